@@ -1,0 +1,233 @@
+"""Settings for the KooGallery seller service, read from the environment (contract.md).
+
+Defaults make a fresh clone run in *embedded mode*: SQLite under var/, no Redis, background work
+in-process. Set DATABASE_URL and REDIS_URL for PostgreSQL + Celery. Production secrets have no
+default once DJANGO_DEBUG is off. Every variable is listed in .env.example and the README.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+import sys
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(os.environ.get("ISV_VAR_DIR", BASE_DIR / "var"))
+
+
+def env(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(name)
+    return default if value is None or value == "" else value
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    value = env(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_int(name: str, default: int) -> int:
+    value = env(name)
+    return default if value is None else int(value)
+
+
+def env_list(name: str, default: str = "") -> list[str]:
+    return [item.strip() for item in (env(name, default) or "").split(",") if item.strip()]
+
+
+DEBUG = env_bool("DJANGO_DEBUG", False)
+TESTING = "pytest" in sys.modules or env_bool("ISV_TESTING", False)
+REDIS_URL = env("REDIS_URL")
+EMBEDDED = REDIS_URL is None  # contract.md: REDIS_URL unset = embedded mode
+
+SECRET_KEY = env("DJANGO_SECRET_KEY")
+if not SECRET_KEY:
+    if not (DEBUG or EMBEDDED or TESTING):
+        raise ImproperlyConfigured("DJANGO_SECRET_KEY is required when DJANGO_DEBUG is off")
+    SECRET_KEY = "dev-only-" + secrets.token_urlsafe(32)  # random per dev run
+
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1")
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "marketplace_isv",
+    "orders",
+    "licenses",
+    "tenants",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------------------------
+
+DATABASE_URL = env("DATABASE_URL")
+if DATABASE_URL:
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
+else:
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    DATABASES = {"default": dj_database_url.parse(f"sqlite:///{VAR_DIR / 'isv.sqlite3'}")}
+    # SQLite under concurrent gunicorn workers: wait for the write lock rather than fail.
+    DATABASES["default"]["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # A PostgreSQL outage must turn into a prompt 000005, not a hung KooGallery call (U39).
+    DATABASES["default"].setdefault("OPTIONS", {}).update({"connect_timeout": 3})
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Test databases are named per checkout, so two checkouts can test against one server at once.
+    _checkout = hashlib.sha256(str(BASE_DIR).encode()).hexdigest()[:6]
+    _test_name = f"test_{DATABASES['default']['NAME']}_{_checkout}"
+    DATABASES["default"]["TEST"] = {"NAME": env("DATABASE_TEST_NAME", _test_name)}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Cache, Celery --------------------------------------------------------------------------------
+
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "isv",
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+CELERY_BROKER_URL = REDIS_URL or "memory://"
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_ALWAYS_EAGER = EMBEDDED
+# A test session gets a queue of its own, so parallel test runs never take each other's tasks.
+CELERY_TASK_DEFAULT_QUEUE = env("ISV_CELERY_QUEUE") or (f"isv-test-{os.getpid()}" if TESTING else "isv")
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_IGNORE_RESULT = True
+# Publishing must never stall a KooGallery callback: fail fast and let the sweep re-enqueue (§5.3).
+CELERY_TASK_PUBLISH_RETRY = False
+CELERY_BROKER_CONNECTION_TIMEOUT = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "socket_connect_timeout": 1,
+    "socket_timeout": 2,
+    "visibility_timeout": env_int("ISV_CELERY_VISIBILITY_TIMEOUT", 3600),
+}
+CELERY_BEAT_SCHEDULE: dict = {}  # filled by the domain apps' AppConfig.ready()
+CELERY_TIMEZONE = "UTC"
+
+# --- Internationalisation, static files -----------------------------------------------------------
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+STATIC_URL = "static/"
+STATIC_ROOT = Path(env("DJANGO_STATIC_ROOT", str(VAR_DIR / "static")))
+WHITENOISE_USE_FINDERS = True  # the admin's assets are served even before collectstatic (make run)
+try:
+    STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+except OSError:
+    pass
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+
+# --- HTTP and security ----------------------------------------------------------------------------
+
+# Production runs behind a TLS-terminating proxy (contract.md).
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+USE_X_FORWARDED_HOST = env_bool("DJANGO_USE_X_FORWARDED_HOST", False)
+SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", False)
+# KooGallery and the orchestrator treat a redirect as a failure: never redirect these paths.
+SECURE_REDIRECT_EXEMPT = [r"^koogallery/", r"^healthz/?$", r"^readyz/?$", r"^metrics/?$"]
+SESSION_COOKIE_SECURE = not DEBUG and not EMBEDDED
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+
+# --- KooGallery protocol (koogallery-protocol.md) -------------------------------------------------
+
+DEV_ACCESS_KEY = "dev-access-key-change-me"
+KOOGALLERY_ACCESS_KEY = env("KOOGALLERY_ACCESS_KEY")
+if not KOOGALLERY_ACCESS_KEY:
+    if not (EMBEDDED or DEBUG or TESTING):
+        raise ImproperlyConfigured("KOOGALLERY_ACCESS_KEY is required outside embedded mode")
+    KOOGALLERY_ACCESS_KEY = DEV_ACCESS_KEY
+KOOGALLERY_PREVIOUS_ACCESS_KEYS = env_list("KOOGALLERY_PREVIOUS_ACCESS_KEYS")
+KOOGALLERY_KIT_ACCESS_KEY = env("KOOGALLERY_KIT_ACCESS_KEY", KOOGALLERY_ACCESS_KEY)
+# Separate keys bound to License授权码交付接口 / 通用接口(订单通知), §1.4.
+KOOGALLERY_LICENSE_ACCESS_KEY = env("KOOGALLERY_LICENSE_ACCESS_KEY", KOOGALLERY_ACCESS_KEY)
+KOOGALLERY_NOTIFY_ACCESS_KEY = env("KOOGALLERY_NOTIFY_ACCESS_KEY", KOOGALLERY_ACCESS_KEY)
+KOOGALLERY_ENCRYPT_TYPE = env("KOOGALLERY_ENCRYPT_TYPE", "1")
+if KOOGALLERY_ENCRYPT_TYPE not in {"1", "2"}:
+    raise ImproperlyConfigured("KOOGALLERY_ENCRYPT_TYPE must be 1 (AES-256) or 2 (AES-128)")
+KOOGALLERY_RSA_PRIVATE_KEY_FILE = env("KOOGALLERY_RSA_PRIVATE_KEY_FILE")
+KOOGALLERY_SIGNATURE_TOLERANCE_SECONDS = env_int("KOOGALLERY_SIGNATURE_TOLERANCE_SECONDS", 60)
+KOOGALLERY_OPENAPI_URL = env("KOOGALLERY_OPENAPI_URL", "https://mkt.myhuaweicloud.com")
+KOOGALLERY_OPENAPI_FALLBACK_URL = env("KOOGALLERY_OPENAPI_FALLBACK_URL", "https://mkt.myhuaweicloud.cn")
+KOOGALLERY_OPENAPI_AK = env("KOOGALLERY_OPENAPI_AK")
+KOOGALLERY_OPENAPI_SK = env("KOOGALLERY_OPENAPI_SK")
+KOOGALLERY_OPENAPI_TIMEOUT_SECONDS = float(env("KOOGALLERY_OPENAPI_TIMEOUT_SECONDS", "10"))
+KOOGALLERY_V2_ENCRYPT_APPINFO = env_bool("KOOGALLERY_V2_ENCRYPT_APPINFO", False)
+# §4.0 / U42: our own request size limit, between 4 MB and 16 MB; allOrgSync needs ≥ 2 MB.
+KOOGALLERY_MAX_BODY_BYTES = env_int("KOOGALLERY_MAX_BODY_BYTES", 8 * 1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = KOOGALLERY_MAX_BODY_BYTES
+ISV_FRONTEND_URL = env("ISV_FRONTEND_URL", "http://localhost:8000/app/{instance_id}")
+
+# --- Logging --------------------------------------------------------------------------------------
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env("ISV_LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}
+
+REST_FRAMEWORK = {
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    "DEFAULT_PERMISSION_CLASSES": [],
+    "UNAUTHENTICATED_USER": None,
+}

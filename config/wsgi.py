@@ -1,0 +1,13 @@
+"""WSGI entry point: `gunicorn config.wsgi:application`."""
+
+import os
+
+from django.core.wsgi import get_wsgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+application = get_wsgi_application()
+
+from config.celery import start_embedded_beat  # noqa: E402  (needs Django set up)
+
+start_embedded_beat()

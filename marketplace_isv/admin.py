@@ -1,0 +1,156 @@
+"""The delivery journal in the operators' console (house style 10): read-only, searchable by
+order, instance and tenant, the raw call pretty-printed, and a replay action."""
+
+from __future__ import annotations
+
+import json
+
+from django.contrib import admin, messages
+from django.utils.html import format_html
+
+from . import replay
+from .models import Delivery
+
+
+def pretty(text: str) -> str:
+    """Indented JSON when the text is JSON, else the text itself (escaped by format_html)."""
+    try:
+        return json.dumps(json.loads(text), indent=2, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return text
+
+
+class ResultFilter(admin.SimpleListFilter):
+    title = "outcome"
+    parameter_name = "outcome"
+
+    def lookups(self, request, model_admin):
+        return [("ok", "success (000000)"), ("pending", "in progress (000004)"), ("failed", "failed (any other code)")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "ok":
+            return queryset.filter(result_code="000000")
+        if self.value() == "pending":
+            return queryset.filter(result_code="000004")
+        if self.value() == "failed":
+            return queryset.exclude(result_code__in=["000000", "000004"])
+        return queryset
+
+
+@admin.register(Delivery)
+class DeliveryAdmin(admin.ModelAdmin):
+    list_display = (
+        "received_at",
+        "activity",
+        "scheme",
+        "result_code",
+        "result_msg",
+        "verified",
+        "test_flag",
+        "order_id",
+        "instance_id",
+        "latency_ms",
+        "actor",
+    )
+    list_filter = (ResultFilter, "result_code", "scheme", "activity", "verified", "test_flag", "received_at")
+    search_fields = ("=id", "=order_id", "=instance_id", "=tenant_id")
+    search_help_text = "Exact delivery id, order id, instance id or tenant id."
+    date_hierarchy = "received_at"
+    show_full_result_count = False
+    list_per_page = 50
+    actions = ["replay_selected"]
+    readonly_fields = (
+        "id",
+        "received_at",
+        "scheme",
+        "method",
+        "path",
+        "activity",
+        "verified",
+        "key_name",
+        "auth_variant",
+        "test_flag",
+        "order_id",
+        "instance_id",
+        "tenant_id",
+        "result_code",
+        "result_msg",
+        "error",
+        "latency_ms",
+        "actor",
+        "replay_of",
+        "remote_addr",
+        "body_bytes",
+        "body_omitted",
+        "query_pretty",
+        "headers_pretty",
+        "body_pretty",
+        "response_pretty",
+    )
+    fieldsets = (
+        (None, {"fields": ("id", "received_at", "activity", "result_code", "result_msg", "error", "latency_ms")}),
+        ("Business keys", {"fields": ("order_id", "instance_id", "tenant_id", "test_flag")}),
+        ("Authentication", {"fields": ("scheme", "verified", "key_name", "auth_variant", "actor", "replay_of")}),
+        (
+            "Raw call",
+            {
+                "fields": (
+                    "method",
+                    "path",
+                    "remote_addr",
+                    "query_pretty",
+                    "headers_pretty",
+                    "body_bytes",
+                    "body_omitted",
+                    "body_pretty",
+                    "response_pretty",
+                )
+            },
+        ),
+    )
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="query string (secrets redacted)")
+    def query_pretty(self, obj):
+        return format_html("<pre>{}</pre>", obj.raw_query.replace("&", "\n&"))
+
+    @admin.display(description="headers (secrets redacted)")
+    def headers_pretty(self, obj):
+        return format_html("<pre>{}</pre>", json.dumps(obj.raw_headers, indent=2))
+
+    @admin.display(description="request body")
+    def body_pretty(self, obj):
+        if obj.body_omitted:
+            return "(not stored: over the size limit)"
+        return format_html("<pre>{}</pre>", pretty(obj.raw_body))
+
+    @admin.display(description="our answer")
+    def response_pretty(self, obj):
+        return format_html("<pre>{}</pre>", pretty(obj.response_body))
+
+    @admin.action(description="Replay the selected verified calls")
+    def replay_selected(self, request, queryset):
+        done = refused = 0
+        for delivery in queryset:
+            if not delivery.verified:
+                refused += 1
+                continue
+            outcome = replay.replay_delivery(delivery, actor=f"operator:{request.user.get_username()}")
+            done += 1
+            self.message_user(
+                request,
+                f"{delivery.activity} {delivery.id}: replayed as {outcome.id}, answered {outcome.result_code} {outcome.result_msg}",
+                messages.SUCCESS if outcome.result_code in ("000000", "000004") else messages.WARNING,
+            )
+        if refused:
+            self.message_user(
+                request, f"{refused} unverified call(s) not replayed: they were never authenticated.", messages.ERROR
+            )

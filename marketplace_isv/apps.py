@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class MarketplaceIsvConfig(AppConfig):
+    name = "marketplace_isv"
+    verbose_name = "KooGallery protocol"

@@ -1,0 +1,123 @@
+"""Reading KooGallery's request fields tolerantly (koogallery-protocol.md §4.0).
+
+Callbacks use these to validate their fields: any documented field may arrive as a JSON string
+or number; missing mandatory fields raise ParamError (000002).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from .envelope import ParamError
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float, Decimal)):
+        return str(value)
+    if isinstance(value, str):
+        return value.strip()
+    raise ParamError("a text field holds an object or an array")
+
+
+def text(payload: dict[str, Any], name: str, *, required: bool = False, default: str = "") -> str:
+    value = _text(payload.get(name))
+    if not value:
+        if required:
+            raise ParamError(f"{name} is required")
+        return default
+    return value
+
+
+def test_flag(payload: dict[str, Any]) -> bool:
+    """`"1"`/`1` = debug traffic; absent, `"0"` or `0` = real traffic (§4.0)."""
+    return _text(payload.get("testFlag")) == "1"
+
+
+def integer(payload: dict[str, Any], name: str, *, required: bool = False) -> int | None:
+    value = _text(payload.get(name))
+    if not value:
+        if required:
+            raise ParamError(f"{name} is required")
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        try:
+            as_decimal = Decimal(value)
+        except InvalidOperation:
+            raise ParamError(f"{name} is not an integer") from None
+        if as_decimal != as_decimal.to_integral_value():
+            raise ParamError(f"{name} is not an integer") from None
+        return int(as_decimal)
+
+
+def decimal(payload: dict[str, Any], name: str) -> Decimal | None:
+    value = _text(payload.get(name))
+    if not value:
+        return None
+    try:
+        return Decimal(value)
+    except InvalidOperation:
+        raise ParamError(f"{name} is not a number") from None
+
+
+def utc_time(payload: dict[str, Any], name: str, *, required: bool = False) -> datetime | None:
+    """`yyyyMMddHHmmss` or `yyyyMMddHHmmssSSS`, UTC (U19)."""
+    value = _text(payload.get(name))
+    if not value:
+        if required:
+            raise ParamError(f"{name} is required")
+        return None
+    return parse_utc(value, name=name)
+
+
+def parse_utc(value: str, *, name: str = "time") -> datetime:
+    if not value.isdigit() or len(value) not in (14, 17):
+        raise ParamError(f"{name} must be yyyyMMddHHmmss or yyyyMMddHHmmssSSS")
+    try:
+        moment = datetime.strptime(value[:14], "%Y%m%d%H%M%S").replace(tzinfo=UTC)
+    except ValueError:
+        raise ParamError(f"{name} is not a valid time") from None
+    if len(value) == 17:
+        moment = moment.replace(microsecond=int(value[14:]) * 1000)
+    return moment
+
+
+def format_utc_ms(moment: datetime) -> str:
+    """`yyyyMMddHHmmssSSS` in UTC, as usageInfo.statisticalTime wants it."""
+    moment = moment.astimezone(UTC)
+    return moment.strftime("%Y%m%d%H%M%S") + f"{moment.microsecond // 1000:03d}"
+
+
+def json_value(payload: dict[str, Any], name: str, *, required: bool = False) -> Any:
+    """A member that may arrive as JSON or as a string holding JSON (V1 userList/orgInfo, U10)."""
+    value = payload.get(name)
+    if value is None or (isinstance(value, str) and not value.strip()):
+        if required:
+            raise ParamError(f"{name} is required")
+        return None
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            raise ParamError(f"{name} is not valid JSON") from None
+    return value
+
+
+def base64_json(value: str, *, name: str) -> Any:
+    """`saasExtendParams`: Base64 of UTF-8 JSON (the URL decoding already happened) (§4.2.1)."""
+    cleaned = "".join(value.replace(" ", "+").split())
+    cleaned += "=" * (-len(cleaned) % 4)
+    try:
+        return json.loads(base64.b64decode(cleaned).decode("utf-8"))
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        raise ParamError(f"{name} is not Base64-encoded JSON") from None

@@ -1,0 +1,40 @@
+"""The whole protocol surface on one screen: activity / Kit name -> handler (house style 7).
+
+Each handler is `handler(payload: dict, caller: Caller) -> Result` and lives in a domain app's
+callbacks module. Anything not listed answers 000002 (koogallery-protocol.md §1.3).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import cache
+
+from django.utils.module_loading import import_string
+
+from .envelope import ParamError
+
+# GET /koogallery/produce — SaaS V1 and License V1 (§4.2, §4.3), authToken (§2.1)
+PRODUCE_V1: dict[str, str] = {}
+
+# POST /koogallery/produce — SaaS V2, License 2.0, getLicenseAsync, orderNotify (§4.1, §4.4), §2.3
+PRODUCE_V2: dict[str, str] = {}
+
+# POST /koogallery/produce/produceAPI/<name> — Kit V1 (§4.5), authToken header (§2.2)
+KIT_V1: dict[str, str] = {}
+
+# POST /koogallery/produce/produceAPI/v2/<name> — Kit V2 (§4.5), x-sign headers (§2.4)
+KIT_V2: dict[str, str] = {}
+
+TABLES = {"v1": PRODUCE_V1, "v2": PRODUCE_V2, "kit_v1": KIT_V1, "kit_v2": KIT_V2}
+
+
+@cache
+def _load(dotted: str) -> Callable:
+    return import_string(dotted)
+
+
+def resolve(scheme: str, name: str) -> Callable:
+    dotted = TABLES[scheme].get(name)
+    if not dotted:
+        raise ParamError(f"unknown activity {name[:64]!r}" if name else "activity is required")
+    return _load(dotted)

@@ -1,0 +1,123 @@
+"""Shared fixtures. KooGallery is the only thing imitated (the simulator); PostgreSQL, Redis and
+the Celery worker are real. `make test` provides DATABASE_URL and REDIS_URL."""
+
+from __future__ import annotations
+
+import pytest
+from django.conf import settings as django_settings
+
+from marketplace_isv.simulator.client import KooGallery
+from marketplace_isv.simulator.fake_openapi import FakeOpenApi
+from tests.support import processes
+
+ACCESS_KEY = "test-access-key-0123456789"
+KIT_KEY = "test-kit-key-9876543210"
+OLD_KEY = "test-previous-key-5555"
+OPENAPI_AK = "test-openapi-ak"
+OPENAPI_SK = "test-openapi-sk-0123456789"
+
+
+def pytest_configure(config):
+    engine = django_settings.DATABASES["default"]["ENGINE"]
+    if engine != "django.db.backends.postgresql" or not django_settings.REDIS_URL:
+        raise pytest.UsageError(
+            "The tests run against real PostgreSQL and Redis: use `make test`, or set DATABASE_URL "
+            "(postgres://…) and REDIS_URL yourself."
+        )
+
+
+@pytest.fixture(scope="session")
+def fake_openapi_server():
+    fake = FakeOpenApi(ak=OPENAPI_AK, sk=OPENAPI_SK, access_key=ACCESS_KEY).start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture(autouse=True)
+def protocol_settings(settings, fake_openapi_server):
+    """Known keys (the Kit key differs from the basic key, to catch mix-ups), the fake open
+    API, and jobs run in-process after commit unless a test asks for the real worker."""
+    settings.KOOGALLERY_ACCESS_KEY = ACCESS_KEY
+    settings.KOOGALLERY_LICENSE_ACCESS_KEY = ACCESS_KEY
+    settings.KOOGALLERY_NOTIFY_ACCESS_KEY = ACCESS_KEY
+    settings.KOOGALLERY_KIT_ACCESS_KEY = KIT_KEY
+    settings.KOOGALLERY_PREVIOUS_ACCESS_KEYS = []
+    settings.KOOGALLERY_OPENAPI_URL = fake_openapi_server.url
+    settings.KOOGALLERY_OPENAPI_FALLBACK_URL = ""
+    settings.KOOGALLERY_OPENAPI_AK = OPENAPI_AK
+    settings.KOOGALLERY_OPENAPI_SK = OPENAPI_SK
+    settings.ISV_JOB_DISPATCH = "inline"
+    return settings
+
+
+@pytest.fixture
+def fake_openapi(fake_openapi_server):
+    """The fake open API, emptied for this test."""
+    fake_openapi_server.received.clear()
+    fake_openapi_server.orders.clear()
+    fake_openapi_server.failures.clear()
+    fake_openapi_server.strict = False
+    yield fake_openapi_server
+    fake_openapi_server.failures.clear()
+
+
+@pytest.fixture
+def koogallery(client) -> KooGallery:
+    """The simulator, sending through Django's test client."""
+    return KooGallery(client, access_key=ACCESS_KEY, kit_key=KIT_KEY)
+
+
+@pytest.fixture(scope="session")
+def celery_worker(django_db_setup, django_db_blocker, fake_openapi_server):
+    """One real Celery worker for the session, on this session's own queue and the test database."""
+    env = processes.service_env(
+        KOOGALLERY_ACCESS_KEY=ACCESS_KEY,
+        KOOGALLERY_KIT_ACCESS_KEY=KIT_KEY,
+        KOOGALLERY_OPENAPI_URL=fake_openapi_server.url,
+        KOOGALLERY_OPENAPI_AK=OPENAPI_AK,
+        KOOGALLERY_OPENAPI_SK=OPENAPI_SK,
+    )
+    worker = processes.celery_worker(env).start(timeout=60)
+    yield worker
+    worker.stop()
+
+
+@pytest.fixture
+def broker_jobs(transactional_db, celery_worker, settings):
+    """Jobs go through Redis to the real worker (the test must wait for their effects)."""
+    settings.ISV_JOB_DISPATCH = "broker"
+    return celery_worker
+
+
+@pytest.fixture
+def service_env(transactional_db, fake_openapi_server):
+    """Environment for subprocesses (gunicorn, workers) that share this test's database."""
+    return processes.service_env(
+        KOOGALLERY_ACCESS_KEY=ACCESS_KEY,
+        KOOGALLERY_KIT_ACCESS_KEY=KIT_KEY,
+        KOOGALLERY_OPENAPI_URL=fake_openapi_server.url,
+        KOOGALLERY_OPENAPI_AK=OPENAPI_AK,
+        KOOGALLERY_OPENAPI_SK=OPENAPI_SK,
+    )
+
+
+@pytest.fixture
+def live_service(service_env):
+    """The service under gunicorn with two worker processes, on a port of its own."""
+    server = processes.gunicorn(service_env, workers=2).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def private_redis():
+    redis = processes.PrivateRedis().start()
+    yield redis
+    redis.stop()
+
+
+@pytest.fixture
+def private_postgres():
+    pg = processes.PrivatePostgres().init().start()
+    yield pg
+    pg.destroy()
