@@ -150,7 +150,10 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "socket_timeout": 2,
     "visibility_timeout": env_int("ISV_CELERY_VISIBILITY_TIMEOUT", 3600),
 }
-CELERY_BEAT_SCHEDULE: dict = {}  # filled by the domain apps' AppConfig.ready()
+# Periodic tasks (celery beat; in embedded mode a thread of the web process runs them).
+CELERY_BEAT_SCHEDULE: dict = {
+    "prune-nonces": {"task": "marketplace_isv.prune_nonces", "schedule": 300.0},
+}
 CELERY_TIMEZONE = "UTC"
 
 # --- Internationalisation, static files -----------------------------------------------------------

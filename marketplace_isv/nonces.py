@@ -1,9 +1,10 @@
 """Replay protection: each V2 / Kit V2 nonce is accepted once (koogallery-protocol.md §2.3 step 5).
 
 The store is PostgreSQL (SQLite in embedded mode), not Redis, so that a broker outage never stops
-KooGallery's calls from being answered. The claim runs inside the call's transaction: a
-concurrent duplicate waits on the unique index and is refused once the first commits; a call
-that fails and rolls back frees its nonce, which is harmless since it changed nothing.
+KooGallery's calls from being answered. Every verified nonce is consumed, whatever the call's
+outcome. The claim runs inside the call's transaction (one commit per call): a concurrent
+duplicate waits on the unique index and is refused once the first commits. When the call fails
+and its transaction rolls back, the refusal path records the nonce again with the journal row.
 Nonces are stored only after the signature verified, so forged calls cannot fill the table.
 """
 
@@ -35,6 +36,19 @@ def claim(scheme: str, nonce: str) -> None:
     """Record the nonce, or raise AuthError if it was seen already. Call inside a transaction."""
     if len(nonce) > MAX_NONCE_LENGTH:
         raise AuthError("nonce too long")
+    if not _insert(scheme, nonce):
+        raise AuthError("nonce already used")
+    if random.random() < PRUNE_PROBABILITY:
+        prune()
+
+
+def remember(scheme: str, nonce: str) -> None:
+    """Record the nonce if it is not there yet (after a failed call rolled its claim back)."""
+    if len(nonce) <= MAX_NONCE_LENGTH:
+        _insert(scheme, nonce)
+
+
+def _insert(scheme: str, nonce: str) -> bool:
     table = SeenNonce._meta.db_table
     # One statement, no savepoint: ON CONFLICT DO NOTHING RETURNING works in PostgreSQL and SQLite.
     with connection.cursor() as cursor:
@@ -43,11 +57,7 @@ def claim(scheme: str, nonce: str) -> None:
             "ON CONFLICT (scheme, nonce) DO NOTHING RETURNING id",
             [scheme, nonce, timezone.now()],
         )
-        inserted = cursor.fetchone()
-    if inserted is None:
-        raise AuthError("nonce already used")
-    if random.random() < PRUNE_PROBABILITY:
-        prune()
+        return cursor.fetchone() is not None
 
 
 def prune() -> int:

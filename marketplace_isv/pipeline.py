@@ -66,7 +66,7 @@ def run(draft: Draft, surface: Surface, inbound: Inbound, caller: Caller) -> Out
             draft.write(result, body)
         return _observed(draft, Outcome(result, body, signature))
     except ProtocolError as exc:
-        return refuse(draft, surface, exc.result(), str(exc), key=caller.key)
+        return refuse(draft, surface, exc.result(), str(exc), caller=caller)
     except OperationalError as exc:
         if not _database_connected():
             # Unreachable: answer promptly instead of waiting for it a second time (U39).
@@ -81,14 +81,18 @@ def run(draft: Draft, surface: Surface, inbound: Inbound, caller: Caller) -> Out
     except Exception as exc:  # never a 500, never a stack trace to the caller (house style 8)
         logger.exception("delivery.unexpected_error delivery=%s", draft.id)
         error = f"unexpected error: {type(exc).__name__}: {exc}"
-    return refuse(draft, surface, Result.of(INTERNAL_ERROR), error, key=caller.key)
+    return refuse(draft, surface, Result.of(INTERNAL_ERROR), error, caller=caller)
 
 
-def refuse(draft: Draft, surface: Surface, result: Result, error: str, *, key: keys.Key | None = None) -> Outcome:
-    """Answer and journal a call that did not (or could not) complete, outside any transaction."""
-    body, signature = render(result, (key or surface.primary()).secret)
+def refuse(draft: Draft, surface: Surface, result: Result, error: str, *, caller: Caller | None = None) -> Outcome:
+    """Answer and journal a call that did not (or could not) complete. A verified call's nonce is
+    consumed even so (§2.3 step 5): its claim was rolled back with the handler's work."""
+    body, signature = render(result, (caller.key if caller else surface.primary()).secret)
     try:
-        draft.write(result, body, error)
+        with transaction.atomic():
+            if caller is not None and caller.nonce is not None:
+                nonces.remember(caller.scheme, caller.nonce)
+            draft.write(result, body, error)
     except Exception:
         logger.exception("delivery.journal_failed delivery=%s", draft.id)
     return _observed(draft, Outcome(result, body, signature))

@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
-export PY ISV_ROOT=$(pwd)
+export PY ISV_ROOT=$(pwd) ISV_TESTING=1
 # shellcheck source=scripts/services.sh
 . scripts/services.sh
 services_start

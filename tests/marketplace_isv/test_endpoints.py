@@ -353,3 +353,16 @@ def test_refused_calls_keep_their_business_ids_for_operators(koogallery):
 def test_nul_characters_are_refused_with_000002(koogallery):
     reply = koogallery.v2("echo", {"echo": "a\u0000b"})
     assert reply.assert_envelope()["resultCode"] == "000002"
+
+
+@pytest.mark.parametrize("scheme", ["v2", "kit_v2"])
+def test_nonce_of_a_failed_call_is_consumed_too(koogallery, scheme):
+    nonce = new_nonce()
+    if scheme == "v2":
+        first = koogallery.v2("noSuchActivity", {"x": 1}, nonce=nonce)
+        again = koogallery.v2("noSuchActivity", {"x": 1}, nonce=nonce)
+    else:
+        first = koogallery.kit_v2("noSuchSync", {"x": 1}, nonce=nonce)
+        again = koogallery.kit_v2("noSuchSync", {"x": 1}, nonce=nonce)
+    assert first.code == "000002"
+    assert again.assert_envelope()["resultCode"] == "000001"

@@ -1,0 +1,67 @@
+"""The protocol layer across real processes: gunicorn workers share the nonce store, and the
+Celery worker runs the protocol's own periodic task through Redis."""
+
+import time
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from config.celery import send_now
+from marketplace_isv import routes
+from marketplace_isv.models import Delivery, SeenNonce
+from marketplace_isv.simulator.client import KooGallery, compact_sorted, epoch_ms, new_nonce
+from marketplace_isv.tasks import prune_nonces
+from tests.conftest import ACCESS_KEY, KIT_KEY
+from tests.support import processes
+
+pytestmark = [pytest.mark.services]
+
+
+@pytest.fixture
+def two_servers(service_env):
+    """Two independent gunicorn servers (one worker process each) on one database."""
+    servers = [processes.gunicorn(service_env, workers=1).start() for _ in range(2)]
+    yield [f"http://127.0.0.1:{s.port}" for s in servers]
+    for server in servers:
+        server.stop()
+
+
+def test_a_nonce_accepted_by_one_process_is_refused_by_another(two_servers):
+    first, second = (KooGallery(url, access_key=ACCESS_KEY, kit_key=KIT_KEY) for url in two_servers)
+    nonce, timestamp = new_nonce(), epoch_ms()
+    # An unrouted activity still passes authentication and claims the nonce (answer 000002).
+    accepted = first.v2("notRoutedYet", {"x": 1}, nonce=nonce, timestamp=timestamp)
+    replayed = second.v2("notRoutedYet", {"x": 1}, nonce=nonce, timestamp=timestamp)
+    assert accepted.assert_envelope()["resultCode"] == "000002"
+    assert replayed.assert_envelope()["resultCode"] == "000001"
+    assert SeenNonce.objects.filter(nonce=nonce).count() == 1
+    assert Delivery.objects.filter(error="nonce already used").count() == 1
+
+
+def test_kit_nonce_is_refused_across_processes(two_servers):
+    first, second = (KooGallery(url, access_key=ACCESS_KEY, kit_key=KIT_KEY) for url in two_servers)
+    nonce, timestamp = new_nonce(), epoch_ms()
+    body = compact_sorted({"tenantId": "t", "testFlag": 1, "timeStamp": "20240101000000000"})
+    accepted = first.kit_v2("noSuchSync", {}, nonce=nonce, timestamp=timestamp, raw_body=body)
+    replayed = second.kit_v2("noSuchSync", {}, nonce=nonce, timestamp=timestamp, raw_body=body)
+    assert accepted.assert_envelope(KIT_KEY)["resultCode"] == "000002"
+    assert replayed.assert_envelope(KIT_KEY)["resultCode"] == "000001"
+
+
+def test_gunicorn_answers_every_path_with_signed_json(live_service):
+    url = f"http://127.0.0.1:{live_service.port}"
+    reply = KooGallery(url, access_key=ACCESS_KEY).v2(None, {"orderId": "CS1"})
+    assert reply.assert_envelope()["resultCode"] == "000002"
+    assert "notRoutedYet" not in routes.PRODUCE_V2
+
+
+def test_the_worker_runs_a_task_sent_through_redis(broker_jobs):
+    stale = SeenNonce.objects.create(scheme="v2", nonce="old", seen_at=timezone.now() - timedelta(hours=1))
+    fresh = SeenNonce.objects.create(scheme="v2", nonce="new", seen_at=timezone.now())
+    assert send_now(prune_nonces)
+    deadline = time.monotonic() + 20
+    while SeenNonce.objects.filter(pk=stale.pk).exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not SeenNonce.objects.filter(pk=stale.pk).exists()
+    assert SeenNonce.objects.filter(pk=fresh.pk).exists()
