@@ -102,7 +102,7 @@ TEMPLATES = [
 
 DATABASE_URL = env("DATABASE_URL")
 if DATABASE_URL:
-    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=False)}
 else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES = {"default": dj_database_url.parse(f"sqlite:///{VAR_DIR / 'isv.sqlite3'}")}
@@ -214,6 +214,9 @@ KOOGALLERY_V2_ENCRYPT_APPINFO = env_bool("KOOGALLERY_V2_ENCRYPT_APPINFO", False)
 # §4.0 / U42: our own request size limit, between 4 MB and 16 MB; allOrgSync needs ≥ 2 MB.
 KOOGALLERY_MAX_BODY_BYTES = env_int("KOOGALLERY_MAX_BODY_BYTES", 8 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = KOOGALLERY_MAX_BODY_BYTES
+# Journal rows of calls that changed nothing are written in batches by a per-process thread
+# (marketplace_isv/journal.py); state-changing calls always commit theirs with their work.
+ISV_JOURNAL_ASYNC = env_bool("ISV_JOURNAL_ASYNC", DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql")
 ISV_FRONTEND_URL = env("ISV_FRONTEND_URL", "http://localhost:8000/app/{instance_id}")
 
 # --- Logging --------------------------------------------------------------------------------------

@@ -27,6 +27,10 @@ KIT_V2: dict[str, str] = {}
 
 TABLES = {"v1": PRODUCE_V1, "v2": PRODUCE_V2, "kit_v1": KIT_V1, "kit_v2": KIT_V2}
 
+# Interfaces that change no business state: their journal row is committed without waiting for
+# the WAL flush (journal.py), since a database crash could lose nothing but that row.
+READ_ONLY = {"queryInstance", "changeInstanceCheck"}
+
 
 @cache
 def _load(dotted: str) -> Callable:
