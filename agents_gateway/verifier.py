@@ -241,9 +241,7 @@ class JwtAuth:
             expires_ms = timestamp_ms + self.max_age_ms
         at_ms = now_ms() if at_ms is None else at_ms
         if at_ms > expires_ms + self.skew_ms:
-            raise Refusal(
-                Reason.EXPIRED, f"expired {at_ms - expires_ms} ms ago (milliseconds)", api_key=api_key, form=form
-            )
+            raise Refusal(Reason.EXPIRED, f"expired {at_ms - expires_ms} ms ago", api_key=api_key, form=form)
         return Verified("jwt", self.header, form, api_key, timestamp_ms, expires_ms, payload)
 
 

@@ -128,6 +128,22 @@ def test_a_model_failing_mid_stream_ends_the_stream_with_an_error_and_no_usage(g
     assert only_record().status == "error"
 
 
+@pytest.mark.django_db(transaction=True)  # closing the response ends the "request" and its connection
+def test_a_stream_the_client_leaves_before_usage_is_journaled_incomplete(client, gateway):
+    token = gateway.auth_value()
+    body = b'{"stream": true, "messages": [{"role": "user", "content": "a long answer"}]}'
+    response = client.post(
+        "/agents/echo/v1/chat/completions",
+        data=body,
+        content_type="application/json",
+        headers={"Authorization": token, "X-Request-Id": "req-gone"},
+    )
+    assert next(iter(response.streaming_content)).startswith(b"data: ")
+    response.close()  # the connection dropped: the WSGI server closes the response mid-stream
+    record = only_record()
+    assert (record.status, record.usage) == ("incomplete", None)
+
+
 # --- bad bodies -----------------------------------------------------------------------------------
 
 

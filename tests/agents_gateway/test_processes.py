@@ -3,6 +3,8 @@ docs/agents_gateway.md runs it), configured through the environment — driven o
 the gateway simulator, its CLI and the journal client."""
 
 import io
+import subprocess
+import sys
 
 import pytest
 import requests
@@ -87,3 +89,12 @@ def test_the_journal_client_reports_a_call_once(agents_url):
     with pytest.raises(JournalError) as refused:
         report_usage(url, "wrong-token", headers=forwarded, agent="translator", usage=usage)
     assert refused.value.status == 401 and not refused.value.retryable
+
+
+def test_a_process_with_a_mode_but_no_keys_refuses_to_start():
+    env = processes.service_env(AGENTS_GATEWAY_MODE="jwt", AGENTS_GATEWAY_KEYS="")
+    done = subprocess.run(
+        [sys.executable, "manage.py", "check"], cwd=processes.ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode != 0
+    assert "agents_gateway: JwtAuth needs at least one APP Key" in done.stderr
