@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import ImproperlyConfigured, RequestDataTooBig
 from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.utils import timezone
@@ -127,7 +127,12 @@ def answer(request: HttpRequest, agent: str) -> HttpResponse:
         return _refuse(call, 400, str(exc))
     call.model, call.stream = chat.model, chat.stream
     completion = Completion(id=f"chatcmpl-{uuid.uuid4().hex}", model=chat.model)
-    model = conf.model_function()
+    try:
+        model = conf.model_function()
+    except ImproperlyConfigured as exc:
+        logger.error("agents_gateway.misconfigured error=%s", exc)
+        call.journal(Status.ERROR, 503, error="AGENTS_GATEWAY_MODEL cannot be imported")
+        return _json(error_body("service unavailable", "server_error"), 503)
     if chat.stream:
         response = StreamingHttpResponse(_stream(call, chat, model, completion), content_type="text/event-stream")
         response["Cache-Control"] = "no-cache"

@@ -33,7 +33,6 @@ class ChatRequest:
     request_id: str = ""
     customer_id: str = ""
     customer_name: str = ""
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
     def texts(self) -> list[str]:
         return [message_text(m) for m in self.messages]

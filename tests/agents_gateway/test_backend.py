@@ -144,6 +144,13 @@ def test_a_stream_the_client_leaves_before_usage_is_journaled_incomplete(client,
     assert (record.status, record.usage) == ("incomplete", None)
 
 
+def test_a_model_setting_that_cannot_be_imported_answers_503_and_is_journaled(gateway, settings):
+    settings.AGENTS_GATEWAY_MODEL = "tests.agents_gateway.model_functions.no_such_model"
+    reply = gateway.chat("hello", request_id="req-no-model")
+    assert reply.status == 503 and reply.json["error"]["message"] == "service unavailable"
+    assert (only_record().status, only_record().http_status) == ("error", 503)
+
+
 # --- bad bodies -----------------------------------------------------------------------------------
 
 
