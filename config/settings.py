@@ -237,3 +237,27 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": [],
     "UNAUTHENTICATED_USER": None,
 }
+
+# --- agents_gateway: Agents gateway products (§12, docs/agents_gateway.md) ------------------------
+# Inert unless AGENTS_GATEWAY_MODE is jwt or header (the endpoints answer 404 while it is off).
+INSTALLED_APPS += ["agents_gateway"]
+AGENTS_GATEWAY_MODE = env("AGENTS_GATEWAY_MODE", "off")
+AGENTS_GATEWAY_KEYS = env("AGENTS_GATEWAY_KEYS", "")  # APP Key:APP Secret pairs, comma-separated
+AGENTS_GATEWAY_HEADER = env("AGENTS_GATEWAY_HEADER", "")  # jwt: default Authorization; header: required
+AGENTS_GATEWAY_HEADER_VALUE = env("AGENTS_GATEWAY_HEADER_VALUE", "")
+AGENTS_GATEWAY_PREVIOUS_HEADER_VALUES = env_list("AGENTS_GATEWAY_PREVIOUS_HEADER_VALUES")
+AGENTS_GATEWAY_BEARER_PREFIX = env("AGENTS_GATEWAY_BEARER_PREFIX", "Bearer ")
+AGENTS_GATEWAY_TOKEN_FORM = env("AGENTS_GATEWAY_TOKEN_FORM", "any")  # any | bearer | bare
+AGENTS_GATEWAY_EXPIRY_CLAIM = env("AGENTS_GATEWAY_EXPIRY_CLAIM", "exp")
+AGENTS_GATEWAY_CLOCK_SKEW_MS = env_int("AGENTS_GATEWAY_CLOCK_SKEW_MS", 30_000)
+AGENTS_GATEWAY_MODEL = env("AGENTS_GATEWAY_MODEL", "agents_gateway.echo.echo_model")
+AGENTS_GATEWAY_MODEL_NAME = env("AGENTS_GATEWAY_MODEL_NAME", "echo")
+AGENTS_GATEWAY_JOURNAL_TOKEN = env("AGENTS_GATEWAY_JOURNAL_TOKEN", "")
+AGENTS_GATEWAY_HEADER_SAMPLES = env_int("AGENTS_GATEWAY_HEADER_SAMPLES", 20)
+AGENTS_GATEWAY_PROTECTED_PATHS = env_list("AGENTS_GATEWAY_PROTECTED_PATHS")
+# The gateway may call over http: never redirect its path (a redirect is a failed call).
+SECURE_REDIRECT_EXEMPT += [r"^agents/"]
+if env_bool("AGENTS_GATEWAY_SERVE_ONLY", False):
+    # The separate agents process: only /agents/ and the probes (agents_gateway/standalone_urls.py).
+    ROOT_URLCONF = "agents_gateway.standalone_urls"
+# --- end agents_gateway ---------------------------------------------------------------------------

@@ -3,7 +3,7 @@ marketplace_isv.views: with and without a trailing slash (a redirect is a failed
 anything else under /koogallery/ answers a signed 000002."""
 
 from django.contrib import admin
-from django.urls import path, re_path
+from django.urls import include, path, re_path
 
 from config import errors, ops
 from marketplace_isv import views as koogallery
@@ -16,6 +16,7 @@ urlpatterns = [
     re_path(r"^readyz/?$", ops.readyz, name="readyz"),
     re_path(r"^metrics/?$", ops.metrics, name="metrics"),
     path("admin/", admin.site.urls),
+    path("agents/", include("agents_gateway.urls")),  # agents_gateway (§12)
 ]
 
 handler400 = errors.bad_request
