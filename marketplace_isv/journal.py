@@ -100,6 +100,8 @@ class Draft:
         verification failed, from whatever could be read (the row then says unverified)."""
         if fields:
             self.fields = fields
+            if not self.activity and isinstance(fields.get("activity"), str):
+                self.activity = fields["activity"][:64]
 
     def elapsed_ms(self) -> float:
         return (time.perf_counter() - self.started) * 1000
