@@ -146,7 +146,9 @@ class TenantUser(models.Model):
     org_code = models.CharField(max_length=255, blank=True)
     position = models.CharField(max_length=255, blank=True)
     employee_code = models.CharField(max_length=255, blank=True)
-    employee_type = models.IntegerField(null=True, blank=True, help_text="1 permanent, 2 intern, 3 dispatch, 4 outsourced")
+    employee_type = models.IntegerField(
+        null=True, blank=True, help_text="1 permanent, 2 intern, 3 dispatch, 4 outsourced"
+    )
     mobile = models.CharField(max_length=64, blank=True)
     email = models.CharField(max_length=255, blank=True)
     extension = models.JSONField(default=dict, blank=True, help_text="workPlace, entryDate and any other member")

@@ -125,7 +125,9 @@ def refresh(domain_name: str, *, client_id: str, client_secret: str, refresh_tok
         "grant_type": "refresh_token",
         "refresh_token": refresh_token,
     }
-    tokens = _tokens(_call("POST", base_url(domain_name) + TOKEN_PATH, data=form, headers={"Accept": "application/json"}))
+    tokens = _tokens(
+        _call("POST", base_url(domain_name) + TOKEN_PATH, data=form, headers={"Accept": "application/json"})
+    )
     if not tokens.refresh_token:  # the refresh token may be kept rather than rotated
         tokens = Tokens(tokens.access_token, refresh_token, tokens.expires_in, tokens.token_type, tokens.scope)
     return tokens

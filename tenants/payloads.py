@@ -103,7 +103,7 @@ def _relaxed_to_json(text: str) -> str:
             j, chars = i + 1, []
             while j < n and text[j] != ch:
                 if text[j] == "\\" and j + 1 < n:
-                    chars.append(text[j : j + 2])
+                    chars.append("'" if text[j + 1] == "'" else text[j : j + 2])  # \' is no JSON escape
                     j += 2
                     continue
                 chars.append('\\"' if text[j] == '"' else text[j])

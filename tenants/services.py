@@ -234,7 +234,9 @@ def application_redecrypt(*, application_ids: list[int] | None = None) -> tuple[
             app.save(update_fields=["secret_error", "updated_at"])
             failed += 1
             continue
-        app.client_secret_sealed = vault.seal(decrypted.plaintext, context=_secret_context(app.tenant.tenant_id, app.app_id))
+        app.client_secret_sealed = vault.seal(
+            decrypted.plaintext, context=_secret_context(app.tenant.tenant_id, app.app_id)
+        )
         app.client_secret_rsa, app.secret_error = "", ""
         app.secret_state, app.oaep_parameters = Application.SecretState.OK, decrypted.parameters
         app.save()
@@ -247,13 +249,15 @@ def application_redecrypt(*, application_ids: list[int] | None = None) -> tuple[
 def application_reseal() -> int:
     """Re-seal every stored secret with the current ISV_FIELD_ENCRYPTION_KEY (key rotation)."""
     count = 0
-    for app in Application.objects.select_related("tenant").exclude(client_secret_sealed="").select_for_update(
-        of=("self",)
+    for app in (
+        Application.objects.select_related("tenant").exclude(client_secret_sealed="").select_for_update(of=("self",))
     ):
         if vault.is_current(app.client_secret_sealed):
             continue
         context = _secret_context(app.tenant.tenant_id, app.app_id)
-        app.client_secret_sealed = vault.seal(vault.open_sealed(app.client_secret_sealed, context=context), context=context)
+        app.client_secret_sealed = vault.seal(
+            vault.open_sealed(app.client_secret_sealed, context=context), context=context
+        )
         app.save(update_fields=["client_secret_sealed", "updated_at"])
         count += 1
     return count
@@ -411,7 +415,5 @@ def department_snapshot_apply(
     )
     outcome = SyncOutcome(received=len(entries), applied=applied, ignored=len(rows) - applied, removed=removed)
     _log(origin, "allOrgSync", outcome, tenant_id=tenant_id, instance_id=instance_id, is_test=is_test)
-    logger.info(
-        "tenants.all_org_sync delivery=%s departments=%s removed=%s", origin.delivery_id, len(rows), removed
-    )
+    logger.info("tenants.all_org_sync delivery=%s departments=%s removed=%s", origin.delivery_id, len(rows), removed)
     return outcome

@@ -71,7 +71,9 @@ def sso_app_id(*, tenant_id: str = "") -> str:
     if settings.KOOGALLERY_SSO_APP_ID:
         return settings.KOOGALLERY_SSO_APP_ID
     if tenant_id:
-        apps = list(Application.objects.filter(tenant__tenant_id=tenant_id, active=True).values_list("app_id", flat=True))
+        apps = list(
+            Application.objects.filter(tenant__tenant_id=tenant_id, active=True).values_list("app_id", flat=True)
+        )
         if len(apps) == 1:
             return apps[0]
     raise Refused("not_configured", "Single sign-on is not configured for this application yet.", status=503)
@@ -122,7 +124,9 @@ def _django_user(tenant: Tenant, authorised: TenantUser, info: dict[str, Any]):
     User = get_user_model()
     digest = hashlib.sha256(f"{tenant.tenant_id}\0{authorised.user_name}".encode()).hexdigest()[:24]
     with transaction.atomic():
-        account = SsoAccount.objects.select_related("user").filter(tenant=tenant, user_name=authorised.user_name).first()
+        account = (
+            SsoAccount.objects.select_related("user").filter(tenant=tenant, user_name=authorised.user_name).first()
+        )
         if account is None:
             try:
                 with transaction.atomic():
@@ -187,7 +191,9 @@ def sso_refresh(*, tenant_id: str, user_name: str, refresh_token: str) -> oneacc
     if not refresh_token:
         raise Refused("no_refresh_token", "The session has no refresh token. Please sign in again.", status=401)
     try:
-        return oneaccess.refresh(tenant.domain_name, client_id=app.client_id, client_secret=secret, refresh_token=refresh_token)
+        return oneaccess.refresh(
+            tenant.domain_name, client_id=app.client_id, client_secret=secret, refresh_token=refresh_token
+        )
     except OneAccessError as exc:
         raise _upstream(exc, during="token refresh") from None
 

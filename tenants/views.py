@@ -60,7 +60,9 @@ def callback(request: HttpRequest) -> HttpResponse:
     """`?code=…&tenant=…` from the unified login (§8 steps 2–5)."""
     tenant_id = request.GET.get("tenant", "").strip()
     try:
-        signed_in = sso.sso_sign_in(tenant_id=tenant_id, code=request.GET.get("code", ""), redirect_uri=_callback_url(request))
+        signed_in = sso.sso_sign_in(
+            tenant_id=tenant_id, code=request.GET.get("code", ""), redirect_uri=_callback_url(request)
+        )
     except sso.Refused as exc:
         return refused(request, exc, tenant_id=tenant_id)
     next_url = request.session.get(NEXT_KEY) or settings.KOOGALLERY_SSO_HOME_URL

@@ -180,7 +180,9 @@ class FakeOneAccess:
                 if grant is None or grant.client_id != client.client_id:
                     return _error(400, "invalid_grant", "Invalid refresh token")
             access = secrets.token_urlsafe(32)
-            self._access[access] = _Grant(grant.client_id, grant.tenant, grant.user_name, time.time() + ACCESS_TOKEN_SECONDS)
+            self._access[access] = _Grant(
+                grant.client_id, grant.tenant, grant.user_name, time.time() + ACCESS_TOKEN_SECONDS
+            )
             refresh = form.get("refresh_token") if grant_type == "refresh_token" else secrets.token_urlsafe(32)
             self._refresh[refresh] = grant
         return (

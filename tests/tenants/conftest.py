@@ -22,6 +22,19 @@ def rsa_key():
 
 
 @pytest.fixture(scope="session")
+def other_rsa_key():
+    """A key pair that is not the seller's: what it encrypts cannot be decrypted."""
+    return generate_rsa_key(3072)
+
+
+@pytest.fixture
+def wrong_key_path(tmp_path, other_rsa_key):
+    path = tmp_path / "wrong.pem"
+    path.write_bytes(other_rsa_key.export_key(format="PEM"))
+    return path
+
+
+@pytest.fixture(scope="session")
 def rsa_key_path(tmp_path_factory, rsa_key):
     path = tmp_path_factory.mktemp("rsa") / "koogallery_rsa.pem"
     path.write_bytes(rsa_key.export_key(format="PEM", pkcs=8))

@@ -4,10 +4,11 @@
 import pytest
 from django.db import connection
 
-from marketplace_isv.crypto import generate_rsa_key, rsa_oaep_encrypt
+from marketplace_isv.crypto import OAEP_PARAMETER_SETS, rsa_oaep_encrypt
 from marketplace_isv.models import Delivery
 from tenants import services
 from tenants.models import Application, SyncLog, Tenant
+from tests.tenants.conftest import stamp
 
 pytestmark = pytest.mark.django_db
 
@@ -31,15 +32,9 @@ def test_client_secret_is_decrypted_with_every_oaep_parameter_set(kit, rsa_key, 
     stored = app()
     assert stored.secret_state == "ok"
     assert services.application_client_secret(stored) == SECRET
-    assert stored.oaep_parameters == services_parameter_names()[parameter_set]
+    assert stored.oaep_parameters == OAEP_PARAMETER_SETS[parameter_set][2]
     assert stored.client_id == "client-1"
     assert stored.client_secret_rsa == ""
-
-
-def services_parameter_names():
-    from marketplace_isv.crypto import OAEP_PARAMETER_SETS
-
-    return [name for _, _, name in OAEP_PARAMETER_SETS]
 
 
 def test_the_secret_is_never_stored_in_plain_text(kit, rsa_key):
@@ -51,9 +46,8 @@ def test_the_secret_is_never_stored_in_plain_text(kit, rsa_key):
     assert app().client_secret_sealed.startswith("g1:")
 
 
-def test_an_undecryptable_secret_answers_000101_and_keeps_the_ciphertext(kit, rsa_key):
-    other_key = generate_rsa_key(3072)
-    ciphertext = rsa_oaep_encrypt(SECRET, other_key.publickey())
+def test_an_undecryptable_secret_answers_000101_and_keeps_the_ciphertext(kit, other_rsa_key):
+    ciphertext = rsa_oaep_encrypt(SECRET, other_rsa_key.publickey())
     reply = kit("applicationSync", flag=1, tenantId="t-1", appId="app-1", clientId="client-1", clientSecret=ciphertext)
     assert reply.code == "000101"
     assert "clientSecret" in reply.json["resultMsg"]
@@ -79,10 +73,8 @@ def test_without_a_configured_private_key_the_secret_is_kept_for_later(kit, rsa_
     assert "not configured" in app().secret_error
 
 
-def test_kept_ciphertexts_are_re_decrypted_once_the_key_is_fixed(kit, rsa_key, rsa_key_path, settings, tmp_path):
-    wrong = tmp_path / "wrong.pem"
-    wrong.write_bytes(generate_rsa_key(3072).export_key(format="PEM"))
-    settings.KOOGALLERY_RSA_PRIVATE_KEY_FILE = str(wrong)
+def test_kept_ciphertexts_are_re_decrypted_once_the_key_is_fixed(kit, rsa_key, rsa_key_path, wrong_key_path, settings):
+    settings.KOOGALLERY_RSA_PRIVATE_KEY_FILE = str(wrong_key_path)
     assert send_app(kit, rsa_key).code == "000101"
     settings.KOOGALLERY_RSA_PRIVATE_KEY_FILE = str(rsa_key_path)
     assert services.application_redecrypt() == (1, 0)
@@ -143,8 +135,6 @@ def test_missing_credentials_on_add_answer_000002(kit, rsa_key, missing):
 
 
 def test_an_older_modify_is_ignored(kit, rsa_key):
-    from tests.tenants.conftest import stamp
-
     send_app(kit, rsa_key, flag=1, timeStamp=stamp(0))
     send_app(kit, rsa_key, flag=2, clientId="stale", timeStamp=stamp(-60))
     assert app().client_id == "client-1"
