@@ -118,11 +118,9 @@ class Department(models.Model):
     updated_at = models.DateTimeField()
 
     class Meta:
+        # The unique index (tenant, org_code) also serves "this tenant's departments"; no other
+        # index, so that a 10,000-row snapshot updates as few index entries as possible.
         constraints = [models.UniqueConstraint(fields=["tenant", "org_code"], name="department_once_per_tenant")]
-        indexes = [
-            models.Index(fields=["tenant", "removed"], name="department_live"),
-            models.Index(fields=["tenant", "parent_code"], name="department_children"),
-        ]
 
     def __str__(self) -> str:
         return f"{self.name or '(unnamed)'} [{self.org_code}]"
@@ -164,7 +162,6 @@ class TenantUser(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["tenant", "app_id", "user_name"], name="tenant_user_once_per_app")
         ]
-        indexes = [models.Index(fields=["tenant", "user_name"], name="tenant_user_name")]
 
     def __str__(self) -> str:
         return f"{self.user_name} ({self.tenant_id})"
