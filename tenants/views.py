@@ -7,6 +7,7 @@ HTML page with the reason in words — never a stack trace.
 from __future__ import annotations
 
 import logging
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import auth
@@ -29,7 +30,7 @@ NEXT_KEY = "koogallery_sso_next"
 
 def refused(request: HttpRequest, exc: sso.Refused, *, tenant_id: str = "") -> HttpResponse:
     logger.info("tenants.sso_refused reason=%s tenant=%s", exc.reason, tenant_id[:64])
-    login = reverse("sso-login") + (f"?tenant={tenant_id}" if tenant_id else "")
+    login = reverse("sso-login") + (f"?{urlencode({'tenant': tenant_id})}" if tenant_id else "")
     context = {"message": exc.message, "reason": exc.reason, "login_url": login}
     return render(request, "tenants/sso_refused.html", context, status=exc.status)
 

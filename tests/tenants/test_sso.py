@@ -132,7 +132,9 @@ def test_the_next_page_is_honoured_only_when_it_is_ours(client, enterprise):
 
 
 def test_a_bad_code_is_refused(client, enterprise):
-    assert_refused(client.get("/sso/callback", {"code": "forged", "tenant": "t-1"}), "bad_code")
+    response = client.get("/sso/callback", {"code": "forged", "tenant": "t-1"})
+    assert_refused(response, "bad_code")
+    assert 'href="/sso/login?tenant=t-1"' in response.content.decode()
 
 
 def test_a_code_works_only_once(client, enterprise):
