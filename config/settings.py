@@ -219,6 +219,28 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = KOOGALLERY_MAX_BODY_BYTES
 ISV_JOURNAL_ASYNC = env_bool("ISV_JOURNAL_ASYNC", DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql")
 ISV_FRONTEND_URL = env("ISV_FRONTEND_URL", "http://localhost:8000/app/{instance_id}")
 
+# --- tenants: joint-operation Kit sync and single sign-on (docs/tenants.md) -------------------------
+
+# AES-GCM key for secrets at rest (the decrypted clientSecret). Any long random string; production
+# has no default. Old values stay readable from ISV_PREVIOUS_FIELD_ENCRYPTION_KEYS during a rotation.
+ISV_FIELD_ENCRYPTION_KEY = env("ISV_FIELD_ENCRYPTION_KEY")
+if not ISV_FIELD_ENCRYPTION_KEY:
+    if not (EMBEDDED or DEBUG or TESTING):
+        raise ImproperlyConfigured("ISV_FIELD_ENCRYPTION_KEY is required outside embedded mode")
+    ISV_FIELD_ENCRYPTION_KEY = "dev-field-encryption-key-change-me"
+ISV_PREVIOUS_FIELD_ENCRYPTION_KEYS = env_list("ISV_PREVIOUS_FIELD_ENCRYPTION_KEYS")
+# SSO (§8): our app credential's appId, Huawei's unified login page, and where users land.
+KOOGALLERY_SSO_APP_ID = env("KOOGALLERY_SSO_APP_ID", "")
+KOOGALLERY_SSO_LOGIN_URL = env(
+    "KOOGALLERY_SSO_LOGIN_URL", "https://macroverse.huaweicloud.com/unified-login/#/portal-login"
+)
+KOOGALLERY_SSO_CALLBACK_URL = env("KOOGALLERY_SSO_CALLBACK_URL", "")  # empty: built from the request
+KOOGALLERY_SSO_HOME_URL = env("KOOGALLERY_SSO_HOME_URL", "/sso/me")
+KOOGALLERY_SSO_POST_LOGOUT_URL = env("KOOGALLERY_SSO_POST_LOGOUT_URL", "")  # empty: /sso/signed-out
+KOOGALLERY_SSO_TIMEOUT_SECONDS = float(env("KOOGALLERY_SSO_TIMEOUT_SECONDS", "10"))
+# An http:// tenant domain is only for local fakes and tests; https is always certificate-verified.
+KOOGALLERY_SSO_ALLOW_HTTP = env_bool("KOOGALLERY_SSO_ALLOW_HTTP", EMBEDDED or DEBUG or TESTING)
+
 # --- Logging --------------------------------------------------------------------------------------
 
 LOGGING = {

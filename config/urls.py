@@ -17,6 +17,7 @@ urlpatterns = [
     re_path(r"^metrics/?$", ops.metrics, name="metrics"),
     path("admin/", admin.site.urls),
     path("agents/", include("agents_gateway.urls")),  # agents_gateway (§12)
+    path("sso/", include("tenants.urls")),  # tenants: single sign-on (§8)
 ]
 
 handler400 = errors.bad_request
