@@ -133,6 +133,7 @@ def main() -> int:
         "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
         "KOOGALLERY_ACCESS_KEY": ACCESS_KEY,
         "KOOGALLERY_KIT_ACCESS_KEY": KIT_KEY,
+        "ISV_FIELD_ENCRYPTION_KEY": "bench-" + uuid.uuid4().hex,
         "KOOGALLERY_OPENAPI_URL": "http://127.0.0.1:9",  # no open API calls happen inline
         "ISV_CELERY_QUEUE": queue,
         "ISV_LOG_LEVEL": "WARNING",

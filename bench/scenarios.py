@@ -125,9 +125,44 @@ def protocol_lines(ctx: Context, count: int) -> list[str]:
             for _ in range(count)]  # fmt: skip
 
 
+# --- joint-operation sync (issue 5): large Kit V2 calls, one at a time ---------------------------
+
+
+def _simulator(ctx: Context):
+    from marketplace_isv.simulator.client import KooGallery
+
+    return KooGallery(ctx.base_url, access_key=ctx.access_key, kit_key=ctx.kit_key, timeout=60)
+
+
+def auth_sync_500(ctx: Context, i: int) -> str:
+    users = [
+        {"userName": f"user{i}-{n:04d}", "name": f"User {n}", "orgCode": f"org-{n % 50:03d}", "role": "user" if n else "admin",
+         "enable": "true", "position": "engineer", "employeeCode": f"E{n:05d}", "employeeType": 1,
+         "mobile": f"1380000{n:04d}", "email": f"user{n}@example.com"}
+        for n in range(500)
+    ]  # fmt: skip
+    fields = {"instanceId": f"bench-inst-{i}", "tenantId": f"bench-tenant-{i % 3}", "appId": "bench-app",
+              "userList": users, "flag": 1, "currentSyncTime": f"20260101000000{i:03d}"}  # fmt: skip
+    return _simulator(ctx).kit_v2("authSync", fields).code
+
+
+def all_org_sync_10k(ctx: Context, i: int) -> str:
+    # A steady-state snapshot: each run renames 5% of the tree and replaces 2% of it.
+    orgs = []
+    for n in range(10_000):
+        code = f"org-{n:05d}" if n % 50 else f"org-{n:05d}-r{i}"
+        parent = "" if n < 10 else f"org-{(n // 10):05d}"
+        name = f"Department {n}" + (f" (renamed {i})" if n % 20 == i % 20 else "")
+        orgs.append({"orgCode": code, "orgName": name, "parentCode": parent})
+    fields = {"instanceId": "bench-org-inst", "tenantId": "bench-org-tenant", "orgInfoList": orgs}
+    return _simulator(ctx).kit_v2("allOrgSync", fields).code
+
+
 ALL: list = [
     Throughput("floor", floor_lines, expect=("http200",)),
     Throughput("protocol: V2 signed + journaled", protocol_lines, min_ratio=0.6, expect=("000000", "000003")),
+    Latency("authSync, 500 users (Kit V2)", auth_sync_500, runs=15, max_p50_ms=300),
+    Latency("allOrgSync, 10,000 departments (Kit V2)", all_org_sync_10k, runs=7, max_ms=3000),
 ]
 
 
