@@ -153,6 +153,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 # Periodic tasks (celery beat; in embedded mode a thread of the web process runs them).
 CELERY_BEAT_SCHEDULE: dict = {
     "prune-nonces": {"task": "marketplace_isv.prune_nonces", "schedule": 300.0},
+    "prune-journal": {"task": "marketplace_isv.prune_journal", "schedule": 3600.0},
 }
 CELERY_TIMEZONE = "UTC"
 
@@ -216,6 +217,7 @@ KOOGALLERY_MAX_BODY_BYTES = env_int("KOOGALLERY_MAX_BODY_BYTES", 8 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = KOOGALLERY_MAX_BODY_BYTES
 # Journal rows of calls that changed nothing are written in batches by a per-process thread
 # (marketplace_isv/journal.py); state-changing calls always commit theirs with their work.
+ISV_JOURNAL_RETENTION_DAYS = env_int("ISV_JOURNAL_RETENTION_DAYS", 400)
 ISV_JOURNAL_ASYNC = env_bool("ISV_JOURNAL_ASYNC", DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql")
 ISV_FRONTEND_URL = env("ISV_FRONTEND_URL", "http://localhost:8000/app/{instance_id}")
 
