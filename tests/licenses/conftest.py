@@ -3,18 +3,17 @@ half (as the ISV's software would), and helpers that send License calls through 
 
 from __future__ import annotations
 
-import itertools
 import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.core.cache import cache
 from django.test import Client
 
 from licenses import signing
+from licenses.api import PerAddressThrottle
 from licenses.verifier import LicenseVerifier
 from marketplace_isv.simulator.client import new_order_id
-
-_addresses = itertools.count(1)
 
 
 @pytest.fixture(scope="session")
@@ -31,6 +30,7 @@ def license_settings(settings, signing_key_file):
     settings.ISV_LICENSE_EXTRA_PUBLIC_KEY_FILES = []
     settings.ISV_LICENSE_FINGERPRINT_REQUIRED = []
     settings.ISV_LICENSE_DEFAULT_DEVICE_QUOTA = 1
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast admin logins
     return settings
 
 
@@ -42,10 +42,12 @@ def shipped_verifier(signing_key_file) -> LicenseVerifier:
 
 @pytest.fixture
 def api() -> Client:
-    """A client of the check API with an address of its own, so rate limits of other tests (or
-    earlier runs sharing the Redis cache) never interfere."""
-    n = next(_addresses)
-    return Client(REMOTE_ADDR=f"10.{uuid.uuid4().int % 250}.{n // 250 % 250}.{n % 250 + 1}")
+    """A client of the check API with an address of its own (its rate-limit bucket in the shared
+    Redis cache emptied), so other tests and earlier runs never interfere."""
+    octets = uuid.uuid4().bytes[:3]
+    address = "10." + ".".join(str(b) for b in octets)
+    cache.delete(PerAddressThrottle.cache_format % {"scope": PerAddressThrottle.scope, "ident": address})
+    return Client(REMOTE_ADDR=address)
 
 
 def stamp(moment: datetime) -> str:
@@ -79,3 +81,9 @@ def issued(koogallery, **params) -> tuple[str, str]:
     data = get_license(koogallery, **params).assert_envelope()
     assert data["resultCode"] == "000000", data
     return data["instanceId"], data["license"]
+
+
+def check(api: Client, token: str, fingerprint: str | None = None, **meta):
+    """POST /api/licenses/check; `meta` are request META entries (e.g. HTTP_X_FORWARDED_FOR)."""
+    body = {"token": token, **({"fingerprint": fingerprint} if fingerprint is not None else {})}
+    return api.post("/api/licenses/check", body, content_type="application/json", **meta)
