@@ -11,7 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.html import format_html
 
-from . import services, uploads
+from . import services, transitions, uploads
 from .models import License, LicenseEvent, LicenseUpload
 
 
@@ -146,7 +146,7 @@ class LicenseAdmin(ReadOnlyMixin, admin.ModelAdmin):
             try:
                 with transaction.atomic():
                     service(license_id=license.pk, actor=_actor(request))
-            except (services.LicenseActionRefused, services.transitions.TransitionRefused) as exc:
+            except (services.LicenseActionRefused, transitions.TransitionRefused) as exc:
                 self.message_user(request, f"{license.label}: not {verb}: {exc}", messages.ERROR)
             else:
                 self.message_user(request, f"{license.label}: {verb}.", messages.SUCCESS)
