@@ -197,3 +197,35 @@ def test_the_verifier_command_line(koogallery, tmp_path):
     )
     assert good.returncode == 0 and '"reason": "ok"' in good.stdout
     assert bad.returncode == 1 and '"reason": "tampered"' in bad.stdout
+
+
+DOCUMENTED_PUBLIC_KEY = """-----BEGIN PUBLIC KEY-----
+MCowBQYDK2VwAyEAFgGIZpE4nHH/Sxs4rCUUclyh25B4jkw0QqXboUkY/Ro=
+-----END PUBLIC KEY-----"""
+DOCUMENTED_FINGERPRINT = "00-1A-2B-3C-4D-5E|WD-WCC4N1234567|BOARD-42|BFEBFBFF000906EA"
+DOCUMENTED_KEY = (
+    "eyJhbGciOiJFZERTQSIsImtpZCI6IlZZSUJubHZvci05OWJxZlkiLCJ0eXAiOiJLR0wifQ."
+    "eyJjaWQiOiI2OGNiYzg2YWJjMjAxOGFiODgwZDkyZjM2NDIyZmEwZSIsImRldiI6IlBEb3g4LUNfY2V3U3JJN29rVWlOT1hsWDZ4a3ZuTX"
+    "lNY2w3ZUhwaElFbEkiLCJleHAiOjE3OTg3NjE2MDAsImdlbiI6MSwiaWF0IjoxNzY3MjI1NjAwLCJpaWQiOiI4N2I5NDc5NS0wNjAzLTRl"
+    "MjQtOGFlNS02OTQyMGQ2MGUzYzgiLCJraW5kIjoib25saW5lIiwibGlkIjoiM2YyYzFhNmUtOGQ0Yi00ZjdhLTljMjEtNWIwZTdkOWExYz"
+    "Q0IiwibmJmIjoxNzY3MjI1NjAwLCJvcmQiOiJDUzIyMTExODE4MTlCNExWUyIsInBpZCI6IjAwMzAxLTY2NjY2Ni0wLS0wIiwicXR5Ijo1"
+    "LCJza3UiOiJza3UtcHJvIiwidiI6MX0."
+    "WTrLAKeX48v2c865qX6ntVxEx3Mz0f6jV1AMbt39iUnueK2a0E7MUvo5QKLSOZPYAKZbwpOjETjwUYL0ahtwAQ"
+)
+
+
+def test_the_example_in_docs_licenses_md_verifies():
+    """The format example of docs/licenses.md §2, pinned: key id derivation, device digest, claims."""
+    documented = LicenseVerifier.from_pem(DOCUMENTED_PUBLIC_KEY)
+    assert list(documented.keys) == ["VYIBnlvor-99bqfY"]
+    verdict = documented.verify(DOCUMENTED_KEY, fingerprint=DOCUMENTED_FINGERPRINT, now=1767225600 + 3600)
+    assert verdict.valid, verdict
+    assert verdict.claims["dev"] == verifier.fingerprint_digest(DOCUMENTED_FINGERPRINT)
+    assert (verdict.claims["iid"], verdict.claims["qty"], verdict.claims["exp"]) == (
+        "87b94795-0603-4e24-8ae5-69420d60e3c8",
+        5,
+        1798761600,
+    )
+    assert (
+        documented.verify(DOCUMENTED_KEY, fingerprint=DOCUMENTED_FINGERPRINT, now=1798761600 + 301).reason == "expired"
+    )
