@@ -43,7 +43,7 @@ format: venv
 
 ## Throughput and latency against the floor, in one run (bench/README in the main README).
 bench: venv
-	PY=$(PY) scripts/bench.sh
+	PY=$(PY) scripts/bench.sh $(ARGS)
 
 clean:
 	rm -rf var .pytest_cache .ruff_cache

@@ -102,7 +102,7 @@ TEMPLATES = [
 
 DATABASE_URL = env("DATABASE_URL")
 if DATABASE_URL:
-    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=False)}
 else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES = {"default": dj_database_url.parse(f"sqlite:///{VAR_DIR / 'isv.sqlite3'}")}
@@ -214,7 +214,32 @@ KOOGALLERY_V2_ENCRYPT_APPINFO = env_bool("KOOGALLERY_V2_ENCRYPT_APPINFO", False)
 # §4.0 / U42: our own request size limit, between 4 MB and 16 MB; allOrgSync needs ≥ 2 MB.
 KOOGALLERY_MAX_BODY_BYTES = env_int("KOOGALLERY_MAX_BODY_BYTES", 8 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = KOOGALLERY_MAX_BODY_BYTES
+# Journal rows of calls that changed nothing are written in batches by a per-process thread
+# (marketplace_isv/journal.py); state-changing calls always commit theirs with their work.
+ISV_JOURNAL_ASYNC = env_bool("ISV_JOURNAL_ASYNC", DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql")
 ISV_FRONTEND_URL = env("ISV_FRONTEND_URL", "http://localhost:8000/app/{instance_id}")
+
+# --- tenants: joint-operation Kit sync and single sign-on (docs/tenants.md) -------------------------
+
+# AES-GCM key for secrets at rest (the decrypted clientSecret). Any long random string; production
+# has no default. Old values stay readable from ISV_PREVIOUS_FIELD_ENCRYPTION_KEYS during a rotation.
+ISV_FIELD_ENCRYPTION_KEY = env("ISV_FIELD_ENCRYPTION_KEY")
+if not ISV_FIELD_ENCRYPTION_KEY:
+    if not (EMBEDDED or DEBUG or TESTING):
+        raise ImproperlyConfigured("ISV_FIELD_ENCRYPTION_KEY is required outside embedded mode")
+    ISV_FIELD_ENCRYPTION_KEY = "dev-field-encryption-key-change-me"
+ISV_PREVIOUS_FIELD_ENCRYPTION_KEYS = env_list("ISV_PREVIOUS_FIELD_ENCRYPTION_KEYS")
+# SSO (§8): our app credential's appId, Huawei's unified login page, and where users land.
+KOOGALLERY_SSO_APP_ID = env("KOOGALLERY_SSO_APP_ID", "")
+KOOGALLERY_SSO_LOGIN_URL = env(
+    "KOOGALLERY_SSO_LOGIN_URL", "https://macroverse.huaweicloud.com/unified-login/#/portal-login"
+)
+KOOGALLERY_SSO_CALLBACK_URL = env("KOOGALLERY_SSO_CALLBACK_URL", "")  # empty: built from the request
+KOOGALLERY_SSO_HOME_URL = env("KOOGALLERY_SSO_HOME_URL", "/sso/me")
+KOOGALLERY_SSO_POST_LOGOUT_URL = env("KOOGALLERY_SSO_POST_LOGOUT_URL", "")  # empty: /sso/signed-out
+KOOGALLERY_SSO_TIMEOUT_SECONDS = float(env("KOOGALLERY_SSO_TIMEOUT_SECONDS", "10"))
+# An http:// tenant domain is only for local fakes and tests; https is always certificate-verified.
+KOOGALLERY_SSO_ALLOW_HTTP = env_bool("KOOGALLERY_SSO_ALLOW_HTTP", EMBEDDED or DEBUG or TESTING)
 
 # --- Logging --------------------------------------------------------------------------------------
 
@@ -234,6 +259,30 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": [],
     "UNAUTHENTICATED_USER": None,
 }
+
+# --- agents_gateway: Agents gateway products (§12, docs/agents_gateway.md) ------------------------
+# Inert unless AGENTS_GATEWAY_MODE is jwt or header (the endpoints answer 404 while it is off).
+INSTALLED_APPS += ["agents_gateway"]
+AGENTS_GATEWAY_MODE = env("AGENTS_GATEWAY_MODE", "off")
+AGENTS_GATEWAY_KEYS = env("AGENTS_GATEWAY_KEYS", "")  # APP Key:APP Secret pairs, comma-separated
+AGENTS_GATEWAY_HEADER = env("AGENTS_GATEWAY_HEADER", "")  # jwt: default Authorization; header: required
+AGENTS_GATEWAY_HEADER_VALUE = env("AGENTS_GATEWAY_HEADER_VALUE", "")
+AGENTS_GATEWAY_PREVIOUS_HEADER_VALUES = env_list("AGENTS_GATEWAY_PREVIOUS_HEADER_VALUES")
+AGENTS_GATEWAY_BEARER_PREFIX = env("AGENTS_GATEWAY_BEARER_PREFIX", "Bearer ")
+AGENTS_GATEWAY_TOKEN_FORM = env("AGENTS_GATEWAY_TOKEN_FORM", "any")  # any | bearer | bare
+AGENTS_GATEWAY_EXPIRY_CLAIM = env("AGENTS_GATEWAY_EXPIRY_CLAIM", "exp")
+AGENTS_GATEWAY_CLOCK_SKEW_MS = env_int("AGENTS_GATEWAY_CLOCK_SKEW_MS", 30_000)
+AGENTS_GATEWAY_MODEL = env("AGENTS_GATEWAY_MODEL", "agents_gateway.echo.echo_model")
+AGENTS_GATEWAY_MODEL_NAME = env("AGENTS_GATEWAY_MODEL_NAME", "echo")
+AGENTS_GATEWAY_JOURNAL_TOKEN = env("AGENTS_GATEWAY_JOURNAL_TOKEN", "")
+AGENTS_GATEWAY_HEADER_SAMPLES = env_int("AGENTS_GATEWAY_HEADER_SAMPLES", 20)
+AGENTS_GATEWAY_PROTECTED_PATHS = env_list("AGENTS_GATEWAY_PROTECTED_PATHS")
+# The gateway may call over http: never redirect its path (a redirect is a failed call).
+SECURE_REDIRECT_EXEMPT += [r"^agents/"]
+if env_bool("AGENTS_GATEWAY_SERVE_ONLY", False):
+    # The separate agents process: only /agents/ and the probes (agents_gateway/standalone_urls.py).
+    ROOT_URLCONF = "agents_gateway.standalone_urls"
+# --- end agents_gateway ---------------------------------------------------------------------------
 
 # --- licenses (licenses/, docs/licenses.md) -------------------------------------------------------
 

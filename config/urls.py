@@ -1,5 +1,6 @@
-"""URL table (contract.md). KooGallery paths match with and without a trailing slash: a redirect
-is a failed call (§1.3). Anything else under /koogallery/ answers a signed 000002."""
+"""URL table (contract.md). KooGallery's paths (/koogallery/…) are dispatched by
+marketplace_isv.views: with and without a trailing slash (a redirect is a failed call, §1.3), and
+anything else under /koogallery/ answers a signed 000002."""
 
 from django.contrib import admin
 from django.urls import include, path, re_path
@@ -8,16 +9,15 @@ from config import errors, ops
 from marketplace_isv import views as koogallery
 
 urlpatterns = [
-    re_path(r"^koogallery/produce/?$", koogallery.produce, name="koogallery-produce"),
-    re_path(
-        r"^koogallery/produce/produceAPI/(?P<version>v2)/(?P<name>[^/]+)/?$", koogallery.kit, name="koogallery-kit-v2"
-    ),
-    re_path(r"^koogallery/produce/produceAPI/(?P<name>[^/]+)/?$", koogallery.kit, name="koogallery-kit-v1"),
-    re_path(r"^koogallery/(?P<rest>.*)$", koogallery.unknown_path),
+    # Served by marketplace_isv.views.wsgi in front of Django (config/wsgi.py); this route is the
+    # same endpoint for whatever goes through Django's own handler (e.g. its test client).
+    re_path(r"^koogallery/(?P<rest>.*)$", koogallery.django_view, name="koogallery"),
     re_path(r"^healthz/?$", ops.healthz, name="healthz"),
     re_path(r"^readyz/?$", ops.readyz, name="readyz"),
     re_path(r"^metrics/?$", ops.metrics, name="metrics"),
     path("admin/", admin.site.urls),
+    path("agents/", include("agents_gateway.urls")),  # agents_gateway (§12)
+    path("sso/", include("tenants.urls")),  # tenants: single sign-on (§8)
     path("api/licenses/", include("licenses.urls")),  # licenses: the licence check API
 ]
 

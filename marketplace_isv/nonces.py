@@ -1,18 +1,25 @@
 """Replay protection: each V2 / Kit V2 nonce is accepted once (koogallery-protocol.md §2.3 step 5).
 
-The store is PostgreSQL (SQLite in embedded mode), not Redis, so that a broker outage never stops
-KooGallery's calls from being answered. Every verified nonce is consumed, whatever the call's
-outcome. The claim runs inside the call's transaction (one commit per call): a concurrent
-duplicate waits on the unique index and is refused once the first commits. When the call fails
-and its transaction rolls back, the refusal path records the nonce again with the journal row.
-Nonces are stored only after the signature verified, so forged calls cannot fill the table.
+Every verified nonce is claimed before the handler runs and stays consumed whatever the call's
+outcome; only verified nonces are stored, so forged calls cannot fill the store. The store is
+shared by every worker process:
+
+- Redis (`SET key NX EX`) when REDIS_URL is set: one cheap round trip per call;
+- the database (`SeenNonce`, INSERT … ON CONFLICT DO NOTHING) in embedded mode, and as the
+  fallback whenever Redis does not answer — a broker outage never stops KooGallery's calls from
+  being answered. For one retention period after a Redis failure this process checks both
+  stores, so a nonce accepted during the outage is still refused once Redis is back.
 """
 
 from __future__ import annotations
 
 import logging
-import random
+import os
+import socket
+import threading
+import time
 from datetime import timedelta
+from urllib.parse import unquote, urlsplit
 
 from django.conf import settings
 from django.db import connection
@@ -23,8 +30,20 @@ from .models import SeenNonce
 
 logger = logging.getLogger(__name__)
 
-PRUNE_PROBABILITY = 0.002
 MAX_NONCE_LENGTH = 255
+REDIS_RETRY_SECONDS = 5.0  # after a Redis error, go straight to the database for this long
+
+_lock = threading.Lock()
+_redis_client = None
+_redis_client_url = None
+_skip_redis_until = 0.0
+_degraded_until = 0.0
+
+
+def key(scheme: str, nonce: str) -> str:
+    if len(nonce) > MAX_NONCE_LENGTH:
+        raise AuthError("nonce too long")
+    return f"{scheme}:{nonce}"
 
 
 def retention() -> timedelta:
@@ -33,29 +52,111 @@ def retention() -> timedelta:
 
 
 def claim(scheme: str, nonce: str) -> None:
-    """Record the nonce, or raise AuthError if it was seen already. Call inside a transaction."""
-    if len(nonce) > MAX_NONCE_LENGTH:
-        raise AuthError("nonce too long")
-    if not _insert(scheme, nonce):
+    """Consume the nonce, or raise AuthError("nonce already used") if it was seen before."""
+    nonce_key = key(scheme, nonce)
+    fresh = _claim_in_redis(nonce_key)
+    if fresh is None or time.monotonic() < _degraded_until:
+        fresh = _claim_in_db(nonce_key) and fresh is not False
+    if not fresh:
         raise AuthError("nonce already used")
-    if random.random() < PRUNE_PROBABILITY:
-        prune()
 
 
-def remember(scheme: str, nonce: str) -> None:
-    """Record the nonce if it is not there yet (after a failed call rolled its claim back)."""
-    if len(nonce) <= MAX_NONCE_LENGTH:
-        _insert(scheme, nonce)
+class SetNxClient:
+    """The one Redis command this module needs — `SET key 1 NX EX ttl` — over a persistent socket
+    per process and thread. It runs on every V2 call; a general-purpose client's per-command
+    machinery (pool, retries, parser objects) cost several times the round trip itself."""
+
+    def __init__(self, url: str) -> None:
+        parts = urlsplit(url)
+        self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 6379
+        self.password = unquote(parts.password) if parts.password else None
+        self.username = unquote(parts.username) if parts.username else None
+        self.db = int(parts.path.strip("/") or 0)
+        self.tls = parts.scheme == "rediss"
+        self.local = threading.local()
+
+    @staticmethod
+    def _command(*args: bytes) -> bytes:
+        out = [b"*%d\r\n" % len(args)]
+        for arg in args:
+            out.append(b"$%d\r\n%s\r\n" % (len(arg), arg))
+        return b"".join(out)
+
+    def _connect(self):
+        sock = socket.create_connection((self.host, self.port), timeout=0.25)
+        if self.tls:
+            import ssl
+
+            sock = ssl.create_default_context().wrap_socket(sock, server_hostname=self.host)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        reader = sock.makefile("rb")
+        setup = []
+        if self.password:
+            auth = (self.username.encode(), self.password.encode()) if self.username else (self.password.encode(),)
+            setup.append(self._command(b"AUTH", *auth))
+        if self.db:
+            setup.append(self._command(b"SELECT", str(self.db).encode()))
+        for command in setup:
+            sock.sendall(command)
+            if not reader.readline().startswith(b"+OK"):
+                sock.close()
+                raise ConnectionError("Redis refused AUTH/SELECT")
+        return os.getpid(), sock, reader
+
+    def set_nx(self, key: str, ttl: int) -> bool:
+        conn = getattr(self.local, "conn", None)
+        if conn is None or conn[0] != os.getpid():  # a forked worker must not share the parent's socket
+            conn = self.local.conn = self._connect()
+        _, sock, reader = conn
+        try:
+            sock.sendall(self._command(b"SET", key.encode(), b"1", b"NX", b"EX", str(ttl).encode()))
+            reply = reader.readline()
+        except OSError:
+            self.local.conn = None
+            sock.close()
+            raise
+        if reply.startswith(b"+OK"):
+            return True
+        if reply.startswith(b"$-1") or reply.startswith(b"_"):
+            return False
+        self.local.conn = None
+        sock.close()
+        raise ConnectionError(f"unexpected Redis reply {reply[:40]!r}")
 
 
-def _insert(scheme: str, nonce: str) -> bool:
-    table = SeenNonce._meta.db_table
-    # One statement, no savepoint: ON CONFLICT DO NOTHING RETURNING works in PostgreSQL and SQLite.
+def _client() -> SetNxClient:
+    global _redis_client
+    if _redis_client is None or _redis_client_url != settings.REDIS_URL:
+        with _lock:
+            _set_client(SetNxClient(settings.REDIS_URL))
+    return _redis_client
+
+
+def _set_client(client: SetNxClient) -> None:
+    global _redis_client, _redis_client_url
+    _redis_client, _redis_client_url = client, settings.REDIS_URL
+
+
+def _claim_in_redis(nonce_key: str) -> bool | None:
+    """True: new; False: seen; None: Redis unavailable (or not configured)."""
+    global _skip_redis_until, _degraded_until
+    if not settings.REDIS_URL or time.monotonic() < _skip_redis_until:
+        return None
+    try:
+        return _client().set_nx(f"isv:nonce:{nonce_key}", int(retention().total_seconds()))
+    except (OSError, ValueError) as exc:
+        now = time.monotonic()
+        _skip_redis_until = now + REDIS_RETRY_SECONDS
+        _degraded_until = now + retention().total_seconds()
+        logger.warning("nonces.redis_unavailable error=%s fallback=database", type(exc).__name__)
+        return None
+
+
+def _claim_in_db(nonce_key: str) -> bool:
     with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {table} (scheme, nonce, seen_at) VALUES (%s, %s, %s) "
-            "ON CONFLICT (scheme, nonce) DO NOTHING RETURNING id",
-            [scheme, nonce, timezone.now()],
+            f"INSERT INTO {SeenNonce._meta.db_table} (key, seen_at) VALUES (%s, %s) ON CONFLICT DO NOTHING RETURNING 1",
+            [nonce_key, timezone.now()],
         )
         return cursor.fetchone() is not None
 

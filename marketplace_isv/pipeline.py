@@ -1,9 +1,10 @@
-"""One verified call through one handler, journaled in the same transaction (house style, data flow).
+"""One verified call through one handler, journaled (house style: the data flow).
 
 `run()` is shared by the HTTP views and by the operators' replay: claim the nonce, parse the
-payload, resolve the route, call the handler, render and sign the answer, write the journal row —
-all in one transaction, so the journal row and the handler's state changes commit together.
-Errors are values: a ProtocolError rolls the transaction back and is journaled on its own.
+payload, resolve the route, call the handler, render and sign the answer, journal the call.
+A state-changing handler runs in one transaction with its journal row, so both commit or
+neither does. Errors are values: a ProtocolError rolls the handler's work back and the call is
+journaled on its own (`refuse`). Read-only interfaces (routes.READ_ONLY) need no transaction.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ class Outcome:
     result: Result
     body: bytes
     signature: str
+    delivery_id: object = None
+    delivery_id: object = None
 
 
 def _database_connected() -> bool:
@@ -45,25 +48,32 @@ def _database_connected() -> bool:
     return raw is not None and not getattr(raw, "closed", False)
 
 
-def _handle(surface: Surface, payload: dict[str, Any], caller: Caller, draft: Draft) -> Result:
+def _resolve(surface: Surface, payload: dict[str, Any], caller: Caller, draft: Draft) -> Callable:
     name = surface.name if surface.name is not None else payload.get("activity")
     name = name if isinstance(name, str) else ""
     draft.activity = name[:64]
-    return routes.resolve(caller.scheme, name)(payload, caller)
+    return routes.resolve(caller.scheme, name)
 
 
 def run(draft: Draft, surface: Surface, inbound: Inbound, caller: Caller) -> Outcome:
     """Process a verified call. Never raises."""
     draft.caller = caller
     try:
-        with transaction.atomic():
-            if caller.nonce is not None:
-                nonces.claim(caller.scheme, caller.nonce)
-            payload = payload_of(caller, inbound)
-            draft.take_fields(payload)
-            result = _handle(surface, payload, caller, draft)
+        if caller.nonce is not None:
+            nonces.claim(caller.scheme, caller.nonce)  # consumed whatever happens next (§2.3)
+        payload = payload_of(caller, inbound)
+        draft.take_fields(payload)
+        handler = _resolve(surface, payload, caller, draft)
+        if draft.activity in routes.READ_ONLY:
+            # Nothing to commit: no transaction, and the journal row goes to the batch writer.
+            result = handler(payload, caller)
             body, signature = render(result, caller.key.secret)
-            draft.write(result, body)
+            draft.write(result, body, durable=False)
+        else:
+            with transaction.atomic():
+                result = handler(payload, caller)
+                body, signature = render(result, caller.key.secret)
+                draft.write(result, body)  # the journal row commits with the handler's work
         return _observed(draft, Outcome(result, body, signature))
     except ProtocolError as exc:
         return refuse(draft, surface, exc.result(), str(exc), caller=caller)
@@ -85,19 +95,18 @@ def run(draft: Draft, surface: Surface, inbound: Inbound, caller: Caller) -> Out
 
 
 def refuse(draft: Draft, surface: Surface, result: Result, error: str, *, caller: Caller | None = None) -> Outcome:
-    """Answer and journal a call that did not (or could not) complete. A verified call's nonce is
-    consumed even so (§2.3 step 5): its claim was rolled back with the handler's work."""
-    body, signature = render(result, (caller.key if caller else surface.primary()).secret)
+    """Answer and journal a call that did not (or could not) complete; it changed nothing."""
+    key = caller.key if caller else surface.primary()
+    body, signature = render(result, key.secret)
     try:
-        with transaction.atomic():
-            if caller is not None and caller.nonce is not None:
-                nonces.remember(caller.scheme, caller.nonce)
-            draft.write(result, body, error)
+        draft.write(result, body, error, durable=False)
     except Exception:
         logger.exception("delivery.journal_failed delivery=%s", draft.id)
     return _observed(draft, Outcome(result, body, signature))
 
 
 def _observed(draft: Draft, outcome: Outcome) -> Outcome:
+    outcome.delivery_id = draft.id
+    outcome.delivery_id = draft.id
     metrics.observe_delivery(draft.scheme, draft.activity, outcome.result.code, draft.elapsed_ms())
     return outcome

@@ -32,12 +32,30 @@ PRODUCE_V2: dict[str, str] = {
 }
 
 # POST /koogallery/produce/produceAPI/<name> — Kit V1 (§4.5), authToken header (§2.2)
-KIT_V1: dict[str, str] = {}
+KIT_V1: dict[str, str] = {
+    # tenants (§4.5.1–§4.5.5): the same handlers serve both generations
+    "tenantSync": "tenants.callbacks.tenant_sync",
+    "applicationSync": "tenants.callbacks.application_sync",
+    "authSync": "tenants.callbacks.auth_sync",
+    "singleOrgSync": "tenants.callbacks.single_org_sync",
+    "allOrgSync": "tenants.callbacks.all_org_sync",
+}
 
 # POST /koogallery/produce/produceAPI/v2/<name> — Kit V2 (§4.5), x-sign headers (§2.4)
-KIT_V2: dict[str, str] = {}
+KIT_V2: dict[str, str] = {
+    # tenants (§4.5.1–§4.5.5): the same handlers serve both generations
+    "tenantSync": "tenants.callbacks.tenant_sync",
+    "applicationSync": "tenants.callbacks.application_sync",
+    "authSync": "tenants.callbacks.auth_sync",
+    "singleOrgSync": "tenants.callbacks.single_org_sync",
+    "allOrgSync": "tenants.callbacks.all_org_sync",
+}
 
 TABLES = {"v1": PRODUCE_V1, "v2": PRODUCE_V2, "kit_v1": KIT_V1, "kit_v2": KIT_V2}
+
+# Interfaces that change no business state: their journal row is committed without waiting for
+# the WAL flush (journal.py), since a database crash could lose nothing but that row.
+READ_ONLY = {"queryInstance", "changeInstanceCheck"}
 
 
 @cache

@@ -1,17 +1,28 @@
-"""The KooGallery endpoints: one view for the production address, one for the Kit sub-paths.
+"""The KooGallery endpoints: the production address and its Kit sub-paths (contract.md).
 
 Every answer is HTTP 200, `application/json;charset=UTF-8`, a signed JSON envelope — whatever went
-wrong (contract.md). The view reads the raw request, verifies it (§2) and hands the verified call
-to `pipeline.run`; a refused call is journaled and answered by `pipeline.refuse`.
+wrong. `answer()` takes the raw call (method, path, query string, headers, body), finds the surface
+it landed on, verifies it (§2) and hands the verified call to `pipeline.run`; a refused call is
+journaled and answered by `pipeline.refuse`.
+
+Two thin adapters feed it the raw call:
+- `wsgi()`, mounted in front of Django by config/wsgi.py. KooGallery's calls skip Django's
+  request objects, middleware and URL resolver — none of which they use (no sessions, cookies,
+  CSRF or templates) — which is most of the protocol layer's cost besides the database. This is
+  what gunicorn and runserver serve.
+- `django_view()`, routed in config/urls.py, for anything that goes through Django's handler
+  instead (Django's test client, a deployment that mounts Django's own WSGI handler).
 """
 
 from __future__ import annotations
 
 import logging
+import re
+from collections.abc import Callable
 from dataclasses import replace
 
 from django.conf import settings
-from django.core.exceptions import RequestDataTooBig
+from django.core import signals
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
@@ -19,93 +30,172 @@ from . import keys, pipeline
 from .envelope import CONTENT_TYPE, INTERNAL_ERROR, ParamError, ProtocolError, Result
 from .inbound import Inbound
 from .journal import Draft
-from .pipeline import Surface
+from .pipeline import Outcome, Surface
 from .schemes import KIT_V1, KIT_V2, V1, V2, VERIFIERS
 
 logger = logging.getLogger(__name__)
 
-
-@csrf_exempt
-def produce(request: HttpRequest) -> HttpResponse:
-    scheme = {"GET": V1, "POST": V2}.get(request.method)
-    return answer(request, Surface(scheme, keys.primary_basic))
-
-
-@csrf_exempt
-def kit(request: HttpRequest, name: str, version: str = "") -> HttpResponse:
-    scheme = (KIT_V2 if version else KIT_V1) if request.method == "POST" else None
-    return answer(request, Surface(scheme, keys.primary_kit, name=name))
+PREFIX = "/koogallery/"
+# Each path is matched with and without a trailing slash: a redirect is a failed call (§1.3).
+_PRODUCE = re.compile(r"^/koogallery/produce/?$")
+_KIT = re.compile(r"^/koogallery/produce/produceAPI/(?:(?P<version>v2)/)?(?P<name>[^/]+)/?$")
 
 
-@csrf_exempt
-def unknown_path(request: HttpRequest, rest: str = "") -> HttpResponse:
-    primary = keys.primary_kit if "/produceAPI/" in request.path else keys.primary_basic
-    return answer(request, Surface(None, primary))
+class BodyTooLarge(ParamError):
+    pass
 
 
-def read_inbound(request: HttpRequest, draft: Draft) -> Inbound:
-    """The raw request; a body over KOOGALLERY_MAX_BODY_BYTES is refused unread (§4.0, U42)."""
-    limit = settings.KOOGALLERY_MAX_BODY_BYTES
-    try:
-        declared = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        declared = 0
-    if declared > limit:
-        draft.body_bytes, draft.body_omitted = declared, True
-        raise ParamError(f"request body over the {limit} byte limit")
-    try:
-        body = request.body
-    except RequestDataTooBig:
-        draft.body_bytes, draft.body_omitted = limit + 1, True
-        raise ParamError(f"request body over the {limit} byte limit") from None
-    inbound = Inbound(
-        method=request.method or "",
-        path=request.path,
-        raw_query=draft.raw_query,
-        headers=draft.headers,
-        body=body,
-        remote_addr=draft.remote_addr,
-    )
-    draft.take_inbound(inbound)
-    return inbound
+def surface_for(method: str, path: str) -> Surface:
+    """Which scheme authenticates a call on this path, and where its handler's name comes from."""
+    if _PRODUCE.match(path):
+        return Surface({"GET": V1, "POST": V2}.get(method), keys.primary_basic)
+    match = _KIT.match(path)
+    if match:
+        scheme = (KIT_V2 if match["version"] else KIT_V1) if method == "POST" else None
+        return Surface(scheme, keys.primary_kit, name=match["name"])
+    # Anything else under /koogallery/ answers 000002, signed with the key of its family (§2.6).
+    return Surface(None, keys.primary_kit if "/produceAPI/" in path else keys.primary_basic)
 
 
-def _unverified_fields(surface: Surface, inbound: Inbound | None) -> dict:
-    """Best-effort identifiers from a refused call, so operators can still find it by order."""
-    if inbound is None:
-        return {}
-    if inbound.method == "GET":
-        return inbound.query()
-    return inbound.json_object_or_none() or {}
-
-
-def answer(request: HttpRequest, surface: Surface) -> HttpResponse:
+def answer(
+    method: str, path: str, raw_query: str, headers: dict[str, str], read_body: Callable[[int], bytes], remote_addr: str
+) -> Outcome:
+    """Process one raw call. `read_body(limit)` returns the body, or raises BodyTooLarge."""
+    surface = surface_for(method, path)
     draft = Draft(
         scheme=surface.scheme or "none",
-        method=request.method or "",
-        path=request.path,
-        raw_query=request.META.get("QUERY_STRING", ""),
-        headers={k.lower(): v for k, v in request.headers.items()},
-        remote_addr=request.META.get("REMOTE_ADDR", ""),
+        method=method,
+        path=path,
+        raw_query=raw_query,
+        headers=headers,
+        remote_addr=remote_addr,
         activity=surface.name or "",
     )
     inbound = None
     try:
-        inbound = read_inbound(request, draft)
+        try:
+            declared = int(headers.get("content-length") or 0)
+        except ValueError:
+            declared = 0
+        limit = settings.KOOGALLERY_MAX_BODY_BYTES
+        if declared > limit:
+            draft.body_bytes, draft.body_omitted = declared, True
+            raise BodyTooLarge(f"request body over the {limit} byte limit (§4.0)")
+        body = read_body(limit)
+        inbound = Inbound(method, path, raw_query, headers, body, remote_addr)
+        draft.take_inbound(inbound)
         if surface.scheme is None:
-            raise ParamError(f"no KooGallery interface at {request.method} {request.path[:100]}")
+            raise ParamError(f"no KooGallery interface at {method} {path[:100]}")
         caller = replace(VERIFIERS[surface.scheme](inbound), delivery_id=draft.id)
     except ProtocolError as exc:
-        if surface.scheme is not None:
+        if isinstance(exc, BodyTooLarge):
+            draft.body_omitted = True
+            draft.body_bytes = max(draft.body_bytes, limit + 1)
+        elif surface.scheme is not None:
             logger.info("auth.refused delivery=%s scheme=%s reason=%s", draft.id, surface.scheme, exc)
-        draft.take_fields(_unverified_fields(surface, inbound))
-        outcome = pipeline.refuse(draft, surface, exc.result(), str(exc))
+        draft.take_fields(_unverified_fields(inbound))
+        return pipeline.refuse(draft, surface, exc.result(), str(exc))
     except Exception as exc:
         logger.exception("delivery.unexpected_error delivery=%s", draft.id)
-        outcome = pipeline.refuse(draft, surface, Result.of(INTERNAL_ERROR), f"unexpected error: {type(exc).__name__}")
-    else:
-        outcome = pipeline.run(draft, surface, inbound, caller)
+        return pipeline.refuse(draft, surface, Result.of(INTERNAL_ERROR), f"unexpected error: {type(exc).__name__}")
+    return pipeline.run(draft, surface, inbound, caller)
+
+
+def _unverified_fields(inbound: Inbound | None) -> dict:
+    """Best-effort identifiers from a refused call, so operators can still find it by order."""
+    if inbound is None:
+        return {}
+    try:
+        if inbound.method == "GET":
+            return inbound.query()
+        return inbound.json_object_or_none() or {}
+    except Exception:
+        return {}
+
+
+# --- the WSGI adapter (production) -----------------------------------------------------------------
+
+_RESPONSE_HEADERS = [
+    ("Content-Type", CONTENT_TYPE),
+    ("X-Content-Type-Options", "nosniff"),
+    ("Cache-Control", "no-store"),
+]
+
+
+def _wsgi_headers(environ: dict) -> dict[str, str]:
+    headers = {}
+    for name, value in environ.items():
+        if name.startswith("HTTP_"):
+            headers[name[5:].replace("_", "-").lower()] = value
+    for name in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+        if environ.get(name):
+            headers[name.replace("_", "-").lower()] = environ[name]
+    return headers
+
+
+def _path_info(environ: dict) -> str:
+    # WSGI hands over the path as latin-1-decoded bytes; KooGallery's paths are ASCII.
+    return environ.get("PATH_INFO", "").encode("latin-1").decode("utf-8", errors="replace")
+
+
+def handles(environ: dict) -> bool:
+    return _path_info(environ).startswith(PREFIX)
+
+
+def wsgi(environ: dict, start_response) -> list[bytes]:
+    """WSGI entry for /koogallery/ paths (config/wsgi.py mounts it in front of Django)."""
+    signals.request_started.send(sender=None, environ=environ)  # Django's connection housekeeping
+    try:
+        stream = environ["wsgi.input"]
+
+        def read_body(limit: int) -> bytes:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            if length:
+                return stream.read(length)
+            data = stream.read(limit + 1)  # chunked or unknown length: read at most one byte too many
+            if len(data) > limit:
+                raise BodyTooLarge(f"request body over the {limit} byte limit (§4.0)")
+            return data
+
+        outcome = answer(
+            environ.get("REQUEST_METHOD", "GET"),
+            _path_info(environ),
+            environ.get("QUERY_STRING", ""),
+            _wsgi_headers(environ),
+            read_body,
+            environ.get("REMOTE_ADDR", ""),
+        )
+    finally:
+        signals.request_finished.send(sender=None)
+    start_response(
+        "200 OK",
+        [*_RESPONSE_HEADERS, ("Content-Length", str(len(outcome.body))), ("Body-Sign", outcome.signature),
+         ("X-Delivery-Id", str(outcome.delivery_id))],
+    )  # fmt: skip
+    return [outcome.body]
+
+
+# --- the Django adapter --------------------------------------------------------------------------
+
+
+@csrf_exempt
+def django_view(request: HttpRequest, rest: str = "") -> HttpResponse:
+    def read_body(limit: int) -> bytes:
+        data = request.read(limit + 1)
+        if len(data) > limit:
+            raise BodyTooLarge(f"request body over the {limit} byte limit (§4.0)")
+        return data
+
+    outcome = answer(
+        request.method or "GET",
+        request.path,
+        request.META.get("QUERY_STRING", ""),
+        {k.lower(): v for k, v in request.headers.items()},
+        read_body,
+        request.META.get("REMOTE_ADDR", ""),
+    )
     response = HttpResponse(outcome.body, content_type=CONTENT_TYPE, status=200)
     response["Body-Sign"] = outcome.signature
-    response["X-Delivery-Id"] = str(draft.id)
+    response["X-Delivery-Id"] = str(outcome.delivery_id)
+    response["Cache-Control"] = "no-store"
     return response

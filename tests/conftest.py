@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from django.conf import settings as django_settings
 
-from marketplace_isv.simulator.client import KooGallery
+from marketplace_isv.simulator.client import KooGallery, WsgiTarget
 from marketplace_isv.simulator.fake_openapi import FakeOpenApi
 from tests.support import processes
 
@@ -24,6 +24,17 @@ def pytest_configure(config):
             "The tests run against real PostgreSQL and Redis: use `make test`, or set DATABASE_URL "
             "(postgres://…) and REDIS_URL yourself."
         )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def journal_writer_stopped(django_db_setup):
+    """The batch writer's thread holds a connection of its own: close it before the test
+    database is dropped."""
+    yield
+    from marketplace_isv import journal
+
+    if journal._writer is not None:
+        journal._writer.stop()
 
 
 @pytest.fixture(scope="session")
@@ -47,6 +58,8 @@ def protocol_settings(settings, fake_openapi_server):
     settings.KOOGALLERY_OPENAPI_AK = OPENAPI_AK
     settings.KOOGALLERY_OPENAPI_SK = OPENAPI_SK
     settings.ISV_JOB_DISPATCH = "inline"
+    # Journal rows written at once, in the test's transaction (the batch writer has its own test).
+    settings.ISV_JOURNAL_ASYNC = False
     return settings
 
 
@@ -61,9 +74,35 @@ def fake_openapi(fake_openapi_server):
     fake_openapi_server.failures.clear()
 
 
+def _in_test_transaction(app):
+    """Call the WSGI app as Django's test client would: without closing the test's database
+    connection at the end of the request (Django's ClientHandler does the same)."""
+    from django.core import signals
+    from django.db import close_old_connections
+
+    def call(environ, start_response):
+        signals.request_started.disconnect(close_old_connections)
+        signals.request_finished.disconnect(close_old_connections)
+        try:
+            return app(environ, start_response)
+        finally:
+            signals.request_started.connect(close_old_connections)
+            signals.request_finished.connect(close_old_connections)
+
+    return call
+
+
 @pytest.fixture
-def koogallery(client) -> KooGallery:
-    """The simulator, sending through Django's test client."""
+def koogallery() -> KooGallery:
+    """The simulator, calling the production WSGI entry point (config.wsgi.application) in-process."""
+    from config.wsgi import application
+
+    return KooGallery(WsgiTarget(_in_test_transaction(application)), access_key=ACCESS_KEY, kit_key=KIT_KEY)
+
+
+@pytest.fixture
+def koogallery_via_django(client) -> KooGallery:
+    """The simulator through Django's own handler and URL table (the second adapter)."""
     return KooGallery(client, access_key=ACCESS_KEY, kit_key=KIT_KEY)
 
 

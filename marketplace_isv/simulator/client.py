@@ -92,6 +92,48 @@ class Reply:
 
 
 @dataclass
+class WsgiTarget:
+    """Calls a WSGI application in-process, as a server would (tests drive the production entry
+    point config.wsgi.application this way, without a socket)."""
+
+    app: Any
+    host: str = "127.0.0.1"
+
+    def call(self, method: str, path: str, query: str, body: bytes, headers: dict[str, str]):
+        import io
+
+        environ = {
+            "REQUEST_METHOD": method,
+            "PATH_INFO": path,
+            "QUERY_STRING": query,
+            "SERVER_NAME": self.host,
+            "SERVER_PORT": "80",
+            "SERVER_PROTOCOL": "HTTP/1.1",
+            "REMOTE_ADDR": "127.0.0.1",
+            "wsgi.input": io.BytesIO(body),
+            "wsgi.url_scheme": "http",
+            "wsgi.errors": io.StringIO(),
+            "HTTP_HOST": self.host,
+        }
+        if body:
+            environ["CONTENT_LENGTH"] = str(len(body))
+        for name, value in headers.items():
+            key = name.upper().replace("-", "_")
+            if key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+                environ[key] = value
+            else:
+                environ["HTTP_" + key] = value
+        captured: dict[str, Any] = {}
+
+        def start_response(status, response_headers, exc_info=None):
+            captured["status"] = int(status.split()[0])
+            captured["headers"] = {k.lower(): v for k, v in response_headers}
+
+        content = b"".join(self.app(environ, start_response))
+        return captured["status"], captured["headers"], content
+
+
+@dataclass
 class KooGallery:
     """Signs like KooGallery. `target` is a base URL (`http://127.0.0.1:8000`) or a Django test
     Client. `access_key` signs basic, License and V2 calls; `kit_key` signs Kit calls."""
@@ -110,6 +152,11 @@ class KooGallery:
 
     def _send(self, method: str, path: str, query: str, body: bytes | None, headers: dict[str, str], key: str) -> Reply:
         url = path + (("?" + query) if query else "")
+        if isinstance(self.target, WsgiTarget):
+            status, response_headers, content = self.target.call(
+                method, path, query, body or b"", {**self.extra_headers, **headers}
+            )
+            return Reply(status, response_headers, content, key, url, body or b"")
         if isinstance(self.target, str):
             import requests
 

@@ -174,7 +174,7 @@ class FakeOpenApi:
         if "x-sdk-date" not in signed or any(name not in headers for name in signed):
             return False
         chosen = {name: headers[name] for name in signed}
-        expected, _ = apig.signature(self.sk, method, unquote(raw_path), query, chosen, body)
+        expected, _ = apig.signature(self.sk, method, raw_path, query, chosen, body)  # percent-encoded, as sent
         return constant_time_equal(expected, parts["Signature"])
 
     # --- request handling ----------------------------------------------------------------------

@@ -14,5 +14,5 @@ def explode(payload, caller):
 
 def write_then_refuse(payload, caller):
     # A write followed by a refusal: the transaction must roll the write back.
-    SeenNonce.objects.create(scheme="probe", nonce=payload["probe"], seen_at="2020-01-01T00:00:00Z")
+    SeenNonce.objects.create(key=f"probe:{payload['probe']}", seen_at="2020-01-01T00:00:00Z")
     raise ParamError("refused after writing")

@@ -144,8 +144,17 @@ def test_reused_nonce_answers_000001(koogallery, scheme):
 def test_nonce_of_a_refused_signature_is_not_stored(koogallery):
     nonce = new_nonce()
     assert send(koogallery, "v2", nonce=nonce, key=WRONG_KEY).code == "000001"
-    assert not SeenNonce.objects.filter(nonce=nonce).exists()
+    assert not nonce_seen("v2", nonce)
     assert send(koogallery, "v2", nonce=nonce).code == "000000"
+    assert nonce_seen("v2", nonce)
+
+
+def nonce_seen(scheme, nonce):
+    import redis
+    from django.conf import settings
+
+    in_redis = redis.Redis.from_url(settings.REDIS_URL).exists(f"isv:nonce:{scheme}:{nonce}")
+    return bool(in_redis) or SeenNonce.objects.filter(key=f"{scheme}:{nonce}").exists()
 
 
 @pytest.mark.parametrize("scheme", ["v2", "kit_v2"])
@@ -213,7 +222,7 @@ def test_unexpected_error_answers_000005_without_leaking(koogallery, scheme):
 def test_a_refusal_rolls_back_the_handlers_writes(koogallery):
     reply = koogallery.v2("writeThenRefuse", {"probe": "rolled-back"})
     assert reply.assert_envelope()["resultCode"] == "000002"
-    assert not SeenNonce.objects.filter(scheme="probe").exists()
+    assert not SeenNonce.objects.filter(key="probe:rolled-back").exists()
     assert journal().result_code == "000002"
 
 
@@ -366,3 +375,35 @@ def test_nonce_of_a_failed_call_is_consumed_too(koogallery, scheme):
         again = koogallery.kit_v2("noSuchSync", {"x": 1}, nonce=nonce)
     assert first.code == "000002"
     assert again.assert_envelope()["resultCode"] == "000001"
+
+
+def test_the_django_adapter_answers_like_the_wsgi_entry_point(koogallery, koogallery_via_django):
+    fast = koogallery.v2("echo", {"echo": "same"})
+    slow = koogallery_via_django.v2("echo", {"echo": "same"})
+    assert fast.assert_envelope() == slow.assert_envelope()
+    refused = koogallery_via_django.v2("echo", {"echo": "x"}, key=WRONG_KEY)
+    assert refused.assert_envelope()["resultCode"] == "000001"
+
+
+def test_the_django_adapter_refuses_an_oversized_body(koogallery_via_django, settings):
+    settings.KOOGALLERY_MAX_BODY_BYTES = 1024
+    reply = koogallery_via_django.v2("echo", {"filler": "x" * 2000})
+    assert reply.assert_envelope()["resultCode"] == "000002"
+    assert journal().body_omitted
+
+
+def test_a_chunked_body_over_the_limit_is_refused(settings):
+    import io
+
+    from config.wsgi import application
+
+    settings.KOOGALLERY_MAX_BODY_BYTES = 1024
+    environ = {
+        "REQUEST_METHOD": "POST", "PATH_INFO": "/koogallery/produce", "QUERY_STRING": "", "SERVER_NAME": "x",
+        "SERVER_PORT": "80", "wsgi.input": io.BytesIO(b"{" + b" " * 5000 + b"}"), "wsgi.url_scheme": "http",
+        "HTTP_TRANSFER_ENCODING": "chunked",
+    }  # fmt: skip
+    seen = {}
+    body = b"".join(application(environ, lambda status, headers: seen.update(status=status)))
+    assert seen["status"] == "200 OK"
+    assert b'"resultCode":"000002"' in body

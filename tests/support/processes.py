@@ -40,6 +40,17 @@ def wait_for_port(port: int, timeout: float = 20.0) -> None:
     raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
 
 
+def wait_for(condition, timeout: float = 20.0, interval: float = 0.05):
+    """Poll `condition()` until it returns something truthy (work done by another process)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s")
+
+
 def database_url(name: str | None = None) -> str:
     """A URL for the database the tests use right now (the test database once set up)."""
     db = settings.DATABASES["default"]

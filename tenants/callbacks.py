@@ -1,0 +1,105 @@
+"""The five Kit interfaces (protocol §4.5), the same handlers for V1 and V2: each validates its
+fields and calls one service. Both shapes of every list are accepted in either generation (V1
+JSON strings, V2 arrays; U10, U31, U34), and V1 calls may use V2's extra flags.
+
+Only the members that identify what changes are required (tenantId, appId, userName, orgCode,
+and flag; clientId/clientSecret to store credentials); any other missing member is stored
+empty rather than refused. A missing or malformed timeStamp counts as "now".
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marketplace_isv import fields
+from marketplace_isv.envelope import MOBILE_INVALID, Result
+from marketplace_isv.schemes import Caller
+
+from . import payloads, services
+from .payloads import member
+
+
+def _origin(caller: Caller) -> services.Origin:
+    return services.Origin(delivery_id=caller.delivery_id, scheme=caller.scheme, actor=caller.actor)
+
+
+def _stamp(payload: dict[str, Any], *names: str) -> int:
+    return payloads.kit_stamp(payload, *names, "timeStamp") or payloads.now_stamp()
+
+
+def tenant_sync(payload: dict[str, Any], caller: Caller) -> Result:
+    services.tenant_sync(
+        origin=_origin(caller),
+        flag=payloads.flag(payload, (0, 1, 2)),  # V1 documents 0/1; a V1 modify is accepted too
+        tenant_id=fields.text(payload, "tenantId", required=True),
+        instance_id=fields.text(payload, "instanceId"),
+        order_id=fields.text(payload, "orderId"),
+        tenant_code=fields.text(payload, "tenantCode"),
+        name=fields.text(payload, "name"),
+        domain_name=payloads.normalise_domain(fields.text(payload, "domainName")),
+        is_test=fields.test_flag(payload),
+        stamp=_stamp(payload),
+    )
+    return Result.ok()
+
+
+def application_sync(payload: dict[str, Any], caller: Caller) -> Result:
+    flag = payloads.flag(payload, (0, 1, 2))
+    storing = flag != services.DELETE
+    outcome = services.application_sync(
+        origin=_origin(caller),
+        flag=flag,
+        tenant_id=fields.text(payload, "tenantId", required=True),
+        app_id=fields.text(payload, "appId", required=True),
+        instance_id=fields.text(payload, "instanceId"),
+        client_id=fields.text(payload, "clientId", required=storing),
+        client_secret=fields.text(payload, "clientSecret", required=storing),
+        is_test=fields.test_flag(payload),
+        stamp=_stamp(payload),
+    )
+    if outcome.secret_error:
+        # U18: the row (with the ciphertext kept) must be committed, so this is returned, not raised.
+        return Result.of(MOBILE_INVALID, outcome.secret_error)
+    return Result.ok()
+
+
+def auth_sync(payload: dict[str, Any], caller: Caller) -> Result:
+    services.tenant_user_sync(
+        origin=_origin(caller),
+        flag=payloads.flag(payload, (0, 1, 2, 3)),  # 3 = cancel authorisation (V2; accepted in V1)
+        tenant_id=fields.text(payload, "tenantId", required=True),
+        app_id=fields.text(payload, "appId", required=True),
+        instance_id=fields.text(payload, "instanceId"),
+        users=payloads.user_entries(payload),
+        is_test=fields.test_flag(payload),
+        stamp=_stamp(payload, "currentSyncTime"),
+    )
+    return Result.ok()
+
+
+def single_org_sync(payload: dict[str, Any], caller: Caller) -> Result:
+    services.department_sync(
+        origin=_origin(caller),
+        flag=payloads.flag(payload, (0, 1, 2)),
+        tenant_id=fields.text(payload, "tenantId", required=True),
+        instance_id=fields.text(payload, "instanceId"),
+        entry=payloads.org_entry(payload),
+        name_sent=member(payload, "orgName", "name") is not None,
+        parent_sent=member(payload, "parentCode", "parentOrgCode") is not None,
+        is_test=fields.test_flag(payload),
+        stamp=_stamp(payload),
+    )
+    return Result.ok()
+
+
+def all_org_sync(payload: dict[str, Any], caller: Caller) -> Result:
+    # A stray top-level `flag` is tolerated and ignored: the table has none (§4.5.5).
+    services.department_snapshot_apply(
+        origin=_origin(caller),
+        tenant_id=fields.text(payload, "tenantId", required=True),
+        instance_id=fields.text(payload, "instanceId"),
+        entries=payloads.org_entries(payload),
+        is_test=fields.test_flag(payload),
+        stamp=_stamp(payload),
+    )
+    return Result.ok()

@@ -1,0 +1,286 @@
+"""Reading the Kit payloads tolerantly (protocol §4.5): V1 JSON strings and V2 arrays in either
+generation (U10, U31), V1's nested `extension` or flat members (U34), allOrgSync's `orgInfo`
+string with `name` or `orgInfoList` array with `orgName`, member names in any letter case,
+and a lenient parser for the string shape that has been seen with unquoted keys (§4.5.5).
+
+Everything here only validates and reshapes; nothing touches the database.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+from marketplace_isv.envelope import ParamError
+
+UTC8 = timezone(timedelta(hours=8))
+
+
+# --- members in any letter case -------------------------------------------------------------------
+
+
+def member(obj: dict[str, Any], *names: str) -> Any:
+    """The first of `names` present in `obj`, compared case-insensitively (exact names first)."""
+    for name in names:
+        if name in obj:
+            return obj[name]
+    lowered = {k.lower(): v for k, v in obj.items() if isinstance(k, str)}
+    for name in names:
+        if name.lower() in lowered:
+            return lowered[name.lower()]
+    return None
+
+
+def text_of(value: Any, *, limit: int = 255) -> str:
+    if value is None or isinstance(value, (dict, list)):
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value).strip()[:limit]
+
+
+# --- flags, stamps, domains -----------------------------------------------------------------------
+
+
+def flag(payload: dict[str, Any], allowed: tuple[int, ...]) -> int:
+    raw = text_of(member(payload, "flag"))
+    if not raw:
+        raise ParamError("flag is required")
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ParamError("flag is not an integer") from None
+    if value not in allowed:
+        raise ParamError(f"flag {value} is not one of {', '.join(map(str, allowed))}")
+    return value
+
+
+def now_stamp() -> int:
+    moment = datetime.now(UTC).astimezone(UTC8)
+    return int(moment.strftime("%Y%m%d%H%M%S") + f"{moment.microsecond // 1000:03d}")
+
+
+def kit_stamp(payload: dict[str, Any], *names: str) -> int | None:
+    """A Kit time (UTC+8 yyyyMMddHHmmssSSS, or 14 digits) as an integer that orders correctly;
+    None when absent or not such a time."""
+    for name in names:
+        raw = text_of(member(payload, name))
+        if raw.isdigit() and len(raw) in (14, 17):
+            try:
+                datetime.strptime(raw[:14], "%Y%m%d%H%M%S")
+            except ValueError:
+                continue
+            return int(raw if len(raw) == 17 else raw + "000")
+    return None
+
+
+def normalise_domain(value: str) -> str:
+    """The tenant's authentication domain as a base URL: `https://` added when schemeless (U30),
+    no trailing slash."""
+    value = value.strip()
+    if not value:
+        return ""
+    if not re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", value):
+        value = "https://" + value.lstrip("/")
+    return value.rstrip("/")
+
+
+# --- lenient JSON ---------------------------------------------------------------------------------
+
+_IDENT = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*")
+
+
+def _relaxed_to_json(text: str) -> str:
+    """Quote bare keys, turn single-quoted strings into JSON strings, drop trailing commas."""
+    out: list[str] = []
+    i, n = 0, len(text)
+    while i < n:
+        ch = text[i]
+        if ch in "\"'":
+            j, chars = i + 1, []
+            while j < n and text[j] != ch:
+                if text[j] == "\\" and j + 1 < n:
+                    chars.append("'" if text[j + 1] == "'" else text[j : j + 2])  # \' is no JSON escape
+                    j += 2
+                    continue
+                chars.append('\\"' if text[j] == '"' else text[j])
+                j += 1
+            out.append('"' + "".join(chars) + '"')
+            i = j + 1
+            continue
+        if ch == ",":
+            k = i + 1
+            while k < n and text[k].isspace():
+                k += 1
+            if k < n and text[k] in "}]":
+                i += 1
+                continue
+        match = _IDENT.match(text, i) if (ch.isalpha() or ch in "_$") else None
+        if match:
+            word = match.group(0)
+            k = match.end()
+            while k < n and text[k].isspace():
+                k += 1
+            if k < n and text[k] == ":" and word not in ("true", "false", "null"):
+                out.append(json.dumps(word))
+            else:
+                out.append(word)
+            i = match.end()
+            continue
+        out.append(ch)
+        i += 1
+    return "".join(out)
+
+
+def lenient_json(text: str, *, name: str) -> Any:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        try:
+            value = json.loads(_relaxed_to_json(text))
+        except ValueError:
+            raise ParamError(f"{name} is not valid JSON") from None
+    if isinstance(value, str) and value.strip()[:1] in ("[", "{"):
+        return lenient_json(value, name=name)  # a JSON string holding the JSON text
+    return value
+
+
+def entry_list(payload: dict[str, Any], *names: str) -> list[Any]:
+    """A list member that may arrive as an array or as a string holding one (U10, U31)."""
+    value = member(payload, *names)
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise ParamError(f"{names[0]} is required")
+    if isinstance(value, str):
+        value = lenient_json(value, name=names[0])
+    if isinstance(value, dict):
+        nested = [v for v in value.values() if isinstance(v, list)]
+        value = nested[0] if len(nested) == 1 else [value]
+    if not isinstance(value, list):
+        raise ParamError(f"{names[0]} is not a list")
+    return value
+
+
+# --- authSync userList ----------------------------------------------------------------------------
+
+_USER_MEMBERS = {
+    "username": "user_name",
+    "name": "name",
+    "orgcode": "org_code",
+    "position": "position",
+    "employeecode": "employee_code",
+    "employeetype": "employee_type",
+    "role": "role",
+    "enable": "enabled",
+    "enabled": "enabled",
+    "mobile": "mobile",
+    "email": "email",
+}
+
+
+@dataclass
+class UserEntry:
+    user_name: str
+    name: str = ""
+    org_code: str = ""
+    position: str = ""
+    employee_code: str = ""
+    employee_type: int | None = None
+    role: str = "user"
+    enabled: bool = True
+    mobile: str = ""
+    email: str = ""
+    extension: dict[str, Any] = field(default_factory=dict)
+
+
+def _enabled(value: Any) -> bool:
+    """`enable` is the string "true"/"false" (§4.5.3). Absent means enabled; anything not
+    recognisably true means disabled (the safe side for access)."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return True
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().lower() in ("true", "1", "yes", "y", "on", "enable", "enabled")
+
+
+def _employee_type(value: Any) -> int | None:
+    raw = text_of(value)
+    return int(raw) if raw.lstrip("-").isdigit() and len(raw) < 10 else None
+
+
+def user_entry(raw: Any, index: int) -> UserEntry:
+    if not isinstance(raw, dict):
+        raise ParamError(f"userList[{index}] is not an object")
+    known: dict[str, Any] = {}
+    extension: dict[str, Any] = {}
+    nested = raw.get("extension", raw.get("Extension"))
+    if isinstance(nested, str) and nested.strip():
+        nested = lenient_json(nested, name=f"userList[{index}].extension")
+    for source in ((nested if isinstance(nested, dict) else {}), raw):  # flat members win (U34)
+        for key, value in source.items():
+            if not isinstance(key, str) or key.lower() == "extension":
+                continue
+            target = _USER_MEMBERS.get(key.lower())
+            if target:
+                known[target] = value
+            else:
+                extension[key] = value
+    user_name = text_of(known.get("user_name"))
+    if not user_name:
+        raise ParamError(f"userList[{index}].userName is required")
+    role = text_of(known.get("role")).lower()
+    if role not in ("admin", "user"):
+        if role:
+            extension["role"] = known.get("role")
+        role = "user"
+    employee_type = _employee_type(known.get("employee_type"))
+    if employee_type is None and text_of(known.get("employee_type")):
+        extension["employeeType"] = known.get("employee_type")
+    return UserEntry(
+        user_name=user_name,
+        name=text_of(known.get("name")),
+        org_code=text_of(known.get("org_code")),
+        position=text_of(known.get("position")),
+        employee_code=text_of(known.get("employee_code")),
+        employee_type=employee_type,
+        role=role,
+        enabled=_enabled(known.get("enabled")),
+        mobile=text_of(known.get("mobile"), limit=64),
+        email=text_of(known.get("email")),
+        extension=extension,
+    )
+
+
+def user_entries(payload: dict[str, Any]) -> list[UserEntry]:
+    return [user_entry(raw, i) for i, raw in enumerate(entry_list(payload, "userList"))]
+
+
+# --- org entries ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OrgEntry:
+    org_code: str
+    name: str
+    parent_code: str
+
+
+def org_entry(raw: Any, where: str = "") -> OrgEntry:
+    if not isinstance(raw, dict):
+        raise ParamError(f"{where} is not an object")
+    org_code = text_of(member(raw, "orgCode"))
+    if not org_code:
+        raise ParamError(f"{where}.orgCode is required" if where else "orgCode is required")
+    return OrgEntry(
+        org_code=org_code,
+        name=text_of(member(raw, "orgName", "name"), limit=512),
+        parent_code=text_of(member(raw, "parentCode", "parentOrgCode")),
+    )
+
+
+def org_entries(payload: dict[str, Any]) -> list[OrgEntry]:
+    """allOrgSync's snapshot: V2 `orgInfoList` or V1 `orgInfo`, whichever is present (§4.5.5)."""
+    name = "orgInfoList" if member(payload, "orgInfoList") is not None else "orgInfo"
+    return [org_entry(raw, f"{name}[{i}]") for i, raw in enumerate(entry_list(payload, name))]

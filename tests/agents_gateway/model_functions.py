@@ -1,0 +1,23 @@
+"""Model functions plugged into the reference backend by tests (AGENTS_GATEWAY_MODEL)."""
+
+from agents_gateway.usage import Usage
+
+
+def reports_its_own_usage(chat):
+    yield "counted "
+    yield "by the model"
+    yield Usage(prompt_tokens=7, completion_tokens=3, total_tokens=10, image_count=1)
+
+
+def reports_nothing(chat):
+    yield "one two three"
+
+
+def fails_at_once(chat):
+    raise RuntimeError("model backend unreachable: secret-host:1234")
+    yield  # pragma: no cover
+
+
+def fails_mid_stream(chat):
+    yield "partial"
+    raise RuntimeError("model crashed")

@@ -1,0 +1,29 @@
+"""AgentsGatewayMiddleware: a seller's own Django views under protected path prefixes."""
+
+import pytest
+
+from agents_gateway.simulator import AgentsGateway
+from tests.agents_gateway.conftest import KEY, SECRET
+
+pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.agents_gateway.urls")]
+
+
+@pytest.fixture(autouse=True)
+def middleware(settings):
+    settings.MIDDLEWARE = [*settings.MIDDLEWARE, "agents_gateway.guard.AgentsGatewayMiddleware"]
+    settings.AGENTS_GATEWAY_PROTECTED_PATHS = ["/my-agent/"]
+
+
+def test_a_protected_path_answers_the_verified_gateway(client):
+    reply = AgentsGateway(client, path="/my-agent/chat", api_key=KEY, secret=SECRET).chat("hi")
+    assert reply.status == 200 and reply.json["api_key"] == KEY
+
+
+def test_a_protected_path_refuses_a_bad_token_with_a_generic_401(client):
+    reply = AgentsGateway(client, path="/my-agent/chat", api_key=KEY, secret="wrong").chat("hi")
+    assert reply.status == 401 and reply.json["error"]["message"] == "unauthorized"
+
+
+def test_other_paths_pass_through_untouched(client):
+    response = client.get("/public")
+    assert response.json() == {"public": True, "verified": False}

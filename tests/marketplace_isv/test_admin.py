@@ -1,0 +1,96 @@
+"""The delivery journal in the operators' console."""
+
+import pytest
+from django.urls import reverse
+
+from marketplace_isv import routes
+from marketplace_isv.models import Delivery
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def operator(admin_client):
+    return admin_client
+
+
+@pytest.fixture(autouse=True)
+def echo_route(monkeypatch):
+    monkeypatch.setitem(routes.PRODUCE_V2, "echo", "tests.marketplace_isv.handlers.echo")
+
+
+def test_the_journal_lists_calls_with_their_outcome(operator, koogallery):
+    koogallery.v2("echo", {"orderId": "CS-ADMIN-1"})
+    koogallery.v2("echo", {"orderId": "CS-ADMIN-2"}, key="wrong")
+    page = operator.get(reverse("admin:marketplace_isv_delivery_changelist"))
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert "CS-ADMIN-1" in text and "CS-ADMIN-2" in text and "000001" in text
+
+
+@pytest.mark.parametrize(
+    "query,present,absent",
+    [
+        ("outcome=failed", "CS-F-BAD", "CS-F-OK"),
+        ("outcome=ok", "CS-F-OK", "CS-F-BAD"),
+        ("result_code__exact=000001", "CS-F-BAD", "CS-F-OK"),
+        ("verified__exact=1", "CS-F-OK", "CS-F-BAD"),
+        ("q=CS-F-OK", "CS-F-OK", "CS-F-BAD"),
+    ],
+)
+def test_filters_and_search_find_the_right_calls(operator, koogallery, query, present, absent):
+    koogallery.v2("echo", {"orderId": "CS-F-OK"})
+    koogallery.v2("echo", {"orderId": "CS-F-BAD"}, key="wrong")
+    text = operator.get(reverse("admin:marketplace_isv_delivery_changelist") + "?" + query).content.decode()
+    assert present in text
+    assert absent not in text
+
+
+def test_the_detail_page_shows_the_raw_call_escaped_and_redacted(operator, koogallery):
+    koogallery.v2("echo", {"orderId": "CS-XSS", "echo": "<script>alert(1)</script>"})
+    delivery = Delivery.objects.get(order_id="CS-XSS")
+    page = operator.get(reverse("admin:marketplace_isv_delivery_change", args=[delivery.pk]))
+    text = page.content.decode()
+    assert page.status_code == 200
+    assert "<script>alert(1)</script>" not in text
+    assert "&lt;script&gt;" in text
+    assert "signature=[redacted]" in text
+
+
+def test_the_journal_is_read_only(operator, koogallery):
+    koogallery.v2("echo", {"orderId": "CS-RO"})
+    delivery = Delivery.objects.get(order_id="CS-RO")
+    assert operator.get(reverse("admin:marketplace_isv_delivery_add")).status_code == 403
+    assert operator.post(reverse("admin:marketplace_isv_delivery_delete", args=[delivery.pk])).status_code == 403
+
+
+def test_replay_reruns_a_verified_call_as_the_operator(operator, koogallery):
+    koogallery.v2("echo", {"orderId": "CS-REPLAY", "echo": "again"})
+    original = Delivery.objects.get(order_id="CS-REPLAY")
+    response = operator.post(
+        reverse("admin:marketplace_isv_delivery_changelist"),
+        {"action": "replay_selected", "_selected_action": [str(original.pk)]},
+        follow=True,
+    )
+    assert response.status_code == 200
+    replay = Delivery.objects.get(replay_of=original)
+    assert replay.actor == "operator:admin"
+    assert replay.result_code == "000000"
+    assert '"echo":"again"' in replay.response_body
+
+
+def test_replay_refuses_unverified_calls(operator, koogallery):
+    koogallery.v2("echo", {"orderId": "CS-FORGED"}, key="wrong")
+    forged = Delivery.objects.get(order_id="CS-FORGED")
+    response = operator.post(
+        reverse("admin:marketplace_isv_delivery_changelist"),
+        {"action": "replay_selected", "_selected_action": [str(forged.pk)]},
+        follow=True,
+    )
+    assert "never authenticated" in response.content.decode()
+    assert not Delivery.objects.filter(replay_of=forged).exists()
+
+
+def test_anonymous_visitors_are_sent_to_the_login_page(client):
+    response = client.get(reverse("admin:marketplace_isv_delivery_changelist"))
+    assert response.status_code == 302 and "/admin/login/" in response["Location"]

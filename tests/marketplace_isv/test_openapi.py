@@ -1,0 +1,126 @@
+"""The client of KooGallery's open API, against the simulator's fake (which checks signatures
+exactly as the real gateway would)."""
+
+import pytest
+
+from marketplace_isv import openapi
+from marketplace_isv.simulator.fake_openapi import FakeOpenApi
+from tests.support import processes
+
+
+def test_query_order_returns_the_mock_order_and_is_apig_signed(fake_openapi):
+    answer = openapi.query_order("MOCKPERIODYEARNEW", "MOCKPERIODYEARNEW-000001")
+    assert answer["orderInfo"]["orderId"] == "MOCKPERIODYEARNEW"
+    assert answer["orderInfo"]["orderLine"][0]["chargingMode"] == "PERIOD"
+    call = fake_openapi.calls(openapi.QUERY_ORDER_PATH)[-1]
+    assert call.headers["authorization"].startswith("SDK-HMAC-SHA256 Access=test-openapi-ak, SignedHeaders=")
+
+
+def test_every_mock_order_of_the_reference_is_served(fake_openapi):
+    for order_id in ["MOCKPERIODYEARNEW", "MOCKONETIMENEW", "MOCKONDEMAND", "MOCKONDEMANDPKG", "MOCKPERIODDAYTRIAL",
+                     "MOCKMONTYTRIALTOFORMAL", "MOCKMONTYUNSUBSCRIBE", "MOCKMONTYRENEW", "MOCKMONTYCHANGE"]:  # fmt: skip
+        assert openapi.query_order(order_id)["orderInfo"]["orderId"] == order_id
+
+
+def test_a_wrong_secret_key_is_refused_and_not_retryable(fake_openapi, settings):
+    settings.KOOGALLERY_OPENAPI_SK = "wrong"
+    with pytest.raises(openapi.OpenApiError) as failure:
+        openapi.query_order("MOCKPERIODYEARNEW")
+    assert failure.value.status == 401 and failure.value.code == "MKT.0154" and not failure.value.retryable
+
+
+def test_server_errors_and_rate_limits_are_retryable(fake_openapi):
+    fake_openapi.fail_next(openapi.QUERY_ORDER_PATH, status=500, code="MKT.0999")
+    with pytest.raises(openapi.OpenApiError) as failure:
+        openapi.query_order("MOCKPERIODYEARNEW")
+    assert failure.value.retryable
+    fake_openapi.fail_next(openapi.QUERY_ORDER_PATH, status=406, code="MKT.0250")
+    with pytest.raises(openapi.OpenApiError) as failure:
+        openapi.query_order("MOCKPERIODYEARNEW")
+    assert failure.value.retryable
+    assert openapi.query_order("MOCKPERIODYEARNEW")["resultCode"] == "MKT.0000"
+
+
+def test_unknown_orders_are_refused_in_strict_mode(fake_openapi):
+    fake_openapi.strict = True
+    with pytest.raises(openapi.OpenApiError) as failure:
+        openapi.query_order("CS-NEVER-PLACED")
+    assert failure.value.code == "MKT.0101"
+
+
+def test_missing_credentials_are_a_configuration_error(settings):
+    settings.KOOGALLERY_OPENAPI_AK = None
+    with pytest.raises(openapi.OpenApiError) as failure:
+        openapi.query_order("MOCKPERIODYEARNEW")
+    assert failure.value.code == "CONFIG" and not failure.value.retryable
+
+
+def test_the_fallback_host_is_used_when_the_primary_is_unreachable(settings):
+    fallback = FakeOpenApi(ak="test-openapi-ak", sk="test-openapi-sk-0123456789").start()
+    try:
+        settings.KOOGALLERY_OPENAPI_URL = f"http://127.0.0.1:{processes.free_port()}"
+        settings.KOOGALLERY_OPENAPI_FALLBACK_URL = fallback.url
+        assert openapi.query_order("MOCKONDEMAND")["orderInfo"]["orderId"] == "MOCKONDEMAND"
+        assert len(fallback.calls(openapi.QUERY_ORDER_PATH)) == 1
+    finally:
+        fallback.stop()
+
+
+def test_an_unreachable_open_api_is_a_retryable_network_error(settings):
+    settings.KOOGALLERY_OPENAPI_URL = f"http://127.0.0.1:{processes.free_port()}"
+    with pytest.raises(openapi.OpenApiError) as failure:
+        openapi.query_order("MOCKONDEMAND")
+    assert failure.value.code == "NETWORK" and failure.value.retryable
+
+
+def test_usage_push_is_signed_with_the_access_key(fake_openapi):
+    records = [{"instance_id": "i-1", "metering_sn": "sn-1", "record_time": "20250101T010000Z",
+                "begin_time": "20250101T000000Z", "end_time": "20250101T010000Z", "usage_value": "1.5"}]  # fmt: skip
+    assert openapi.push_usage(records)["error_code"] == "MKT.0000"
+    assert fake_openapi.usage_records() == records
+
+
+def test_usage_push_with_another_key_is_refused(fake_openapi, settings):
+    settings.KOOGALLERY_ACCESS_KEY = "not-the-key"
+    with pytest.raises(openapi.OpenApiError) as failure:
+        openapi.push_usage([])
+    assert failure.value.status == 401
+
+
+def test_usage_push_takes_at_most_100_records():
+    with pytest.raises(ValueError):
+        openapi.push_usage([{}] * 101)
+
+
+def test_licence_upload_sends_the_characters_with_their_sha256(fake_openapi):
+    assert openapi.upload_characters("event/1", "LICENSE-TEXT-许可")["error_code"] == "MKT.0000"
+    (upload,) = fake_openapi.uploads()
+    assert upload["event_id"] == "event/1"
+    assert upload["characters"] == "LICENSE-TEXT-许可" and upload["type"] == "CHARACTERS"
+
+
+def test_https_is_certificate_verified(settings):
+    # A TLS server with a self-signed certificate: the client must refuse it, not skip checks.
+    import ssl
+    import subprocess
+    import tempfile
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+    from pathlib import Path
+
+    directory = Path(tempfile.mkdtemp())
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", directory / "k.pem", "-out",
+         directory / "c.pem", "-days", "1", "-subj", "/CN=127.0.0.1"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    server = HTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(directory / "c.pem", directory / "k.pem")
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.handle_request, daemon=True).start()
+    settings.KOOGALLERY_OPENAPI_URL = f"https://127.0.0.1:{server.server_address[1]}"
+    with pytest.raises(openapi.OpenApiError) as failure:
+        openapi.query_order("MOCKONDEMAND")
+    assert failure.value.code == "NETWORK"
+    server.server_close()
