@@ -285,3 +285,29 @@ if env_bool("AGENTS_GATEWAY_SERVE_ONLY", False):
     # The separate agents process: only /agents/ and the probes (agents_gateway/standalone_urls.py).
     ROOT_URLCONF = "agents_gateway.standalone_urls"
 # --- end agents_gateway ---------------------------------------------------------------------------
+
+# --- licenses (licenses/, docs/licenses.md) -------------------------------------------------------
+
+# The Ed25519 key that signs licence keys (PEM, PKCS#8; `manage.py license_keygen`). Unset: in
+# embedded/debug/test runs a key is generated on first use under var/; in production it must be set.
+ISV_LICENSE_SIGNING_KEY_FILE = env("ISV_LICENSE_SIGNING_KEY_FILE")
+ISV_LICENSE_AUTOGENERATE_KEY = env_bool("ISV_LICENSE_AUTOGENERATE_KEY", EMBEDDED or DEBUG or TESTING)
+# Public keys (PEM or JWKS files) still trusted after a signing-key rotation.
+ISV_LICENSE_EXTRA_PUBLIC_KEY_FILES = env_list("ISV_LICENSE_EXTRA_PUBLIC_KEY_FILES")
+# getLicenseAsync (§4.4.1): product ids / sku codes that need a device fingerprint ("*" = all) → 000903;
+# devices per instance without a quantity → 000900; slack on the order's validity → 000901.
+ISV_LICENSE_FINGERPRINT_REQUIRED = env_list("ISV_LICENSE_FINGERPRINT_REQUIRED")
+ISV_LICENSE_DEFAULT_DEVICE_QUOTA = env_int("ISV_LICENSE_DEFAULT_DEVICE_QUOTA", 1)
+ISV_LICENSE_VALIDITY_TOLERANCE_SECONDS = env_int("ISV_LICENSE_VALIDITY_TOLERANCE_SECONDS", 86400)
+# Licence uploads (§7.4): attempts before `failed`, worker lease, when the sweep re-enqueues.
+ISV_LICENSE_UPLOAD_MAX_ATTEMPTS = env_int("ISV_LICENSE_UPLOAD_MAX_ATTEMPTS", 12)
+ISV_LICENSE_UPLOAD_LEASE_SECONDS = env_int("ISV_LICENSE_UPLOAD_LEASE_SECONDS", 120)
+ISV_LICENSE_UPLOAD_STALE_SECONDS = env_int("ISV_LICENSE_UPLOAD_STALE_SECONDS", 900)
+CELERY_BEAT_SCHEDULE["licenses-sweep-uploads"] = {"task": "licenses.sweep_uploads", "schedule": 60.0}
+# The licence check endpoint (/api/licenses/check): DRF throttling in the shared cache (Redis).
+ISV_LICENSE_CHECK_RATE_PER_ADDRESS = env("ISV_LICENSE_CHECK_RATE_PER_ADDRESS", "60/min")
+ISV_LICENSE_CHECK_RATE_PER_KEY = env("ISV_LICENSE_CHECK_RATE_PER_KEY", "10/min")
+# Proxies in front of the service that append to X-Forwarded-For (1 behind the TLS proxy); 0 = use
+# the peer address. Too high a value lets callers pick their own address for the rate limit.
+ISV_LICENSE_CHECK_PROXY_COUNT = env_int("ISV_LICENSE_CHECK_PROXY_COUNT", 0)
+# --- end licenses ---------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("agents/", include("agents_gateway.urls")),  # agents_gateway (§12)
     path("sso/", include("tenants.urls")),  # tenants: single sign-on (§8)
+    path("api/licenses/", include("licenses.urls")),  # licenses: the licence check API
 ]
 
 handler400 = errors.bad_request

@@ -14,10 +14,22 @@ from django.utils.module_loading import import_string
 from .envelope import ParamError
 
 # GET /koogallery/produce — SaaS V1 and License V1 (§4.2, §4.3), authToken (§2.1)
-PRODUCE_V1: dict[str, str] = {}
+PRODUCE_V1: dict[str, str] = {
+    # licenses: License V1 (§4.3)
+    "getLicense": "licenses.callbacks.get_license",
+    "refreshLicense": "licenses.callbacks.refresh_license",
+    "expireLicense": "licenses.callbacks.expire_license",
+    "releaseLicense": "licenses.callbacks.release_license",
+}
 
 # POST /koogallery/produce — SaaS V2, License 2.0, getLicenseAsync, orderNotify (§4.1, §4.4), §2.3
-PRODUCE_V2: dict[str, str] = {}
+PRODUCE_V2: dict[str, str] = {
+    # licenses: License 2.0 (§4.4) and the online licence (§4.4.1)
+    "refreshLicenseCode": "licenses.callbacks.refresh_license_code",
+    "updateLicenseCodeStatus": "licenses.callbacks.update_license_code_status",
+    "releaseLicenseCode": "licenses.callbacks.release_license_code",
+    "getLicenseAsync": "licenses.callbacks.get_license_async",
+}
 
 # POST /koogallery/produce/produceAPI/<name> — Kit V1 (§4.5), authToken header (§2.2)
 KIT_V1: dict[str, str] = {

@@ -1,0 +1,196 @@
+"""Licences in the operators' console (house style 10): status, expiry, order and the event log;
+actions to reissue and revoke (the same services, actor = the operator); the upload jobs with a
+retry action. Records are read-only here: state changes go through the actions."""
+
+from __future__ import annotations
+
+import json
+
+from django.contrib import admin, messages
+from django.db import transaction
+from django.utils import timezone
+from django.utils.html import format_html
+
+from . import services, transitions, uploads
+from .models import License, LicenseEvent, LicenseUpload
+
+
+def _actor(request) -> str:
+    return f"operator:{request.user.get_username()}"
+
+
+class ReadOnlyMixin:
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class EventInline(ReadOnlyMixin, admin.TabularInline):
+    model = LicenseEvent
+    fields = (
+        "created_at",
+        "kind",
+        "from_status",
+        "to_status",
+        "reason",
+        "order_id",
+        "scene",
+        "valid_until",
+        "actor",
+        "delivery_id",
+    )
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    ordering = ("created_at", "id")
+
+
+class UploadInline(ReadOnlyMixin, admin.TabularInline):
+    model = LicenseUpload
+    fields = ("created_at", "event_id", "status", "attempts", "last_error", "finished_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+
+class ExpiryFilter(admin.SimpleListFilter):
+    title = "expiry"
+    parameter_name = "expiry"
+
+    def lookups(self, request, model_admin):
+        return [("expired", "expired"), ("perpetual", "no expiry")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "expired":
+            return queryset.filter(valid_until__lte=timezone.now())
+        if self.value() == "perpetual":
+            return queryset.filter(valid_until__isnull=True)
+        return queryset
+
+
+@admin.register(License)
+class LicenseAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = (
+        "label",
+        "kind",
+        "status",
+        "valid_until",
+        "order_id",
+        "customer_id",
+        "product_id",
+        "is_test",
+        "updated_at",
+    )
+    list_filter = ("status", "kind", "is_test", ExpiryFilter, "valid_until", "created_at")
+    search_fields = (
+        "=instance_id",
+        "=order_id",
+        "=last_order_id",
+        "=license_code",
+        "=customer_id",
+        "=event_id",
+        "=public_id",
+    )
+    search_help_text = "Exact instance id, order id, licence code, customer id, eventId or licence id."
+    date_hierarchy = "created_at"
+    show_full_result_count = False
+    list_per_page = 50
+    actions = ["reissue_selected", "revoke_selected"]
+    inlines = [EventInline, UploadInline]
+    fieldsets = (
+        (None, {"fields": ("public_id", "kind", "status", "instance_id", "license_code", "is_test")}),
+        (
+            "Purchase",
+            {
+                "fields": (
+                    "order_id",
+                    "order_line_id",
+                    "last_order_id",
+                    "customer_id",
+                    "customer_name",
+                    "sku_code",
+                    "product_id",
+                    "current_product_id",
+                    "quantity",
+                    "charging_mode",
+                    "period_type",
+                    "period_number",
+                )
+            },
+        ),
+        ("Validity", {"fields": ("valid_from", "valid_until", "event_id", "device_fingerprint")}),
+        ("Licence key", {"fields": ("token_generation", "key_id", "token")}),
+        ("Record", {"fields": ("created_at", "updated_at", "raw_pretty")}),
+    )
+    readonly_fields = tuple(name for _, section in fieldsets for name in section["fields"])
+
+    def has_operate_permission(self, request) -> bool:
+        """Reissue and revoke need the change permission; the records themselves stay read-only."""
+        return request.user.has_perm("licenses.change_license")
+
+    @admin.display(description="instance / code", ordering="instance_id")
+    def label(self, obj):
+        return obj.label
+
+    @admin.display(description="first call (secrets removed)")
+    def raw_pretty(self, obj):
+        return format_html("<pre>{}</pre>", json.dumps(obj.raw, indent=2, ensure_ascii=False))
+
+    def _apply(self, request, queryset, service, verb: str) -> None:
+        for license in queryset:
+            try:
+                with transaction.atomic():
+                    service(license_id=license.pk, actor=_actor(request))
+            except (services.LicenseActionRefused, transitions.TransitionRefused) as exc:
+                self.message_user(request, f"{license.label}: not {verb}: {exc}", messages.ERROR)
+            else:
+                self.message_user(request, f"{license.label}: {verb}.", messages.SUCCESS)
+
+    @admin.action(description="Reissue the licence key (older keys stop working online)", permissions=["operate"])
+    def reissue_selected(self, request, queryset):
+        self._apply(request, queryset, services.license_reissue, "reissued")
+
+    @admin.action(description="Revoke the selected licences", permissions=["operate"])
+    def revoke_selected(self, request, queryset):
+        self._apply(request, queryset, services.license_revoke, "revoked")
+
+
+@admin.register(LicenseEvent)
+class LicenseEventAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ("created_at", "license", "kind", "from_status", "to_status", "reason", "order_id", "actor")
+    list_filter = ("kind", "to_status", "created_at")
+    search_fields = ("=license__instance_id", "=license__license_code", "=order_id", "=delivery_id")
+    search_help_text = "Exact instance id, licence code, order id or delivery id."
+    list_select_related = ("license",)
+    show_full_result_count = False
+    list_per_page = 100
+
+
+@admin.register(LicenseUpload)
+class LicenseUploadAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ("created_at", "event_id", "license", "status", "attempts", "last_error", "finished_at")
+    list_filter = ("status", "created_at")
+    search_fields = ("=event_id", "=license__instance_id")
+    search_help_text = "Exact eventId or instance id."
+    list_select_related = ("license",)
+    show_full_result_count = False
+    actions = ["retry_selected"]
+
+    def has_operate_permission(self, request) -> bool:
+        return request.user.has_perm("licenses.change_licenseupload")
+
+    @admin.action(description="Retry the selected failed uploads", permissions=["operate"])
+    def retry_selected(self, request, queryset):
+        retried = 0
+        for upload in queryset:
+            if upload.status == LicenseUpload.Status.FAILED:
+                uploads.upload_retry(upload_id=upload.pk, actor=_actor(request))
+                retried += 1
+        self.message_user(
+            request, f"{retried} failed upload(s) queued again.", messages.SUCCESS if retried else messages.WARNING
+        )

@@ -1,0 +1,151 @@
+"""KooGallery's License interfaces (routes in marketplace_isv/routes.py): validate, call one service.
+
+License V1 (GET, authToken, §4.3): getLicense, refreshLicense, expireLicense, releaseLicense.
+License 2.0 (POST, V2 signature, §4.4): refreshLicenseCode, updateLicenseCodeStatus,
+releaseLicenseCode; online licence: getLicenseAsync (§4.4.1).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marketplace_isv import fields
+from marketplace_isv.envelope import IN_PROGRESS, ParamError, Result
+from marketplace_isv.schemes import Caller
+
+from . import services
+
+SECRET_PARAMETERS = ("authToken", "signature")
+
+
+def _raw(payload: dict[str, Any]) -> dict[str, Any]:
+    """Every parameter as received (U26), less the authentication secrets."""
+    return {name: value for name, value in payload.items() if name not in SECRET_PARAMETERS}
+
+
+def _by(caller: Caller) -> dict[str, Any]:
+    return {"delivery_id": caller.delivery_id, "actor": caller.actor}
+
+
+# --- License V1 (§4.3) ------------------------------------------------------------------------
+
+
+def get_license(payload: dict[str, Any], caller: Caller) -> Result:
+    """Only orderId is required (U26); the rest is stored as received."""
+    license = services.license_issue(
+        order_id=fields.text(payload, "orderId", required=True),
+        product_id=fields.text(payload, "productId"),
+        business_id=fields.text(payload, "businessId"),
+        customer_id=fields.text(payload, "customerId"),
+        customer_name=fields.text(payload, "customerName"),
+        sku_code=fields.text(payload, "skuCode"),
+        quantity=fields.integer(payload, "amount"),
+        valid_until=fields.utc_time(payload, "expireTime"),
+        charging_mode=fields.text(payload, "chargingMode"),
+        period_type=fields.text(payload, "periodType"),
+        period_number=fields.integer(payload, "periodNumber"),
+        is_test=fields.test_flag(payload),
+        raw=_raw(payload),
+        **_by(caller),
+    )
+    return Result.ok(license=license.token, instanceId=license.instance_id)
+
+
+def refresh_license(payload: dict[str, Any], caller: Caller) -> Result:
+    instance_id = fields.text(payload, "instanceId", required=True)
+    order_id = fields.text(payload, "orderId", required=True)
+    valid_until = fields.utc_time(payload, "expireTime", required=True)
+    services.license_renew(
+        instance_id=instance_id,
+        order_id=order_id,
+        scene="TRIAL_TO_FORMAL" if fields.text(payload, "trialToFormal") == "1" else "RENEWAL",
+        valid_until=valid_until,
+        product_id=fields.text(payload, "productId"),
+        period_type=fields.text(payload, "periodType"),
+        period_number=fields.integer(payload, "periodNumber"),
+        **_by(caller),
+    )
+    return Result.ok()
+
+
+def expire_license(payload: dict[str, Any], caller: Caller) -> Result:
+    """The table is unpublished: instanceId is required, as for expireInstance (U27)."""
+    services.license_freeze(
+        instance_id=fields.text(payload, "instanceId", required=True),
+        order_id=fields.text(payload, "orderId"),
+        **_by(caller),
+    )
+    return Result.ok()
+
+
+def release_license(payload: dict[str, Any], caller: Caller) -> Result:
+    services.license_release(
+        instance_id=fields.text(payload, "instanceId", required=True),
+        order_id=fields.text(payload, "orderId"),
+        **_by(caller),
+    )
+    return Result.ok()
+
+
+# --- License 2.0 (§4.4) -----------------------------------------------------------------------
+
+
+def refresh_license_code(payload: dict[str, Any], caller: Caller) -> Result:
+    code = fields.text(payload, "license", required=True)
+    scene = fields.text(payload, "scene", required=True)
+    order_id = fields.text(payload, "orderId", required=True)
+    valid_until = fields.utc_time(payload, "expireTime", required=True)
+    services.license_code_renew(
+        code=code,
+        order_id=order_id,
+        order_line_id=fields.text(payload, "orderLineId"),
+        scene=scene,
+        valid_until=valid_until,
+        product_id=fields.text(payload, "productId"),
+        is_test=fields.test_flag(payload),
+        raw=_raw(payload),
+        **_by(caller),
+    )
+    return Result.ok()
+
+
+def update_license_code_status(payload: dict[str, Any], caller: Caller) -> Result:
+    code = fields.text(payload, "license", required=True)
+    status = fields.text(payload, "status", required=True).upper()
+    if status not in services.CODE_STATUSES:
+        raise ParamError("status must be FREEZE or UNFREEZE")
+    services.license_code_set_status(
+        code=code, status=status, is_test=fields.test_flag(payload), raw=_raw(payload), **_by(caller)
+    )
+    return Result.ok()
+
+
+def release_license_code(payload: dict[str, Any], caller: Caller) -> Result:
+    services.license_code_release(
+        code=fields.text(payload, "license", required=True),
+        order_id=fields.text(payload, "orderId"),
+        order_line_id=fields.text(payload, "orderLineId"),
+        is_test=fields.test_flag(payload),
+        raw=_raw(payload),
+        **_by(caller),
+    )
+    return Result.ok()
+
+
+def get_license_async(payload: dict[str, Any], caller: Caller) -> Result:
+    """Always 000004: the licence is uploaded afterwards (U28). Returned, not raised, so the
+    licence and its upload job are kept."""
+    instance_id = fields.text(payload, "instanceId", required=True)
+    event_id = fields.text(payload, "eventId", required=True)
+    effective_at = fields.utc_time(payload, "effectiveTime", required=True)
+    services.license_request_online(
+        instance_id=instance_id,
+        event_id=event_id,
+        fingerprint=fields.text(payload, "deviceFingerprint"),
+        effective_at=effective_at,
+        expires_at=fields.utc_time(payload, "expireTime"),
+        is_test=fields.test_flag(payload),
+        raw=_raw(payload),
+        **_by(caller),
+    )
+    return Result.of(IN_PROGRESS, "the licence will be uploaded")
