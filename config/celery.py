@@ -37,7 +37,7 @@ def dispatch_mode() -> str:
     return getattr(settings, "ISV_JOB_DISPATCH", None) or ("thread" if settings.EMBEDDED else "broker")
 
 
-def _run_in_process(task, args, kwargs) -> None:
+def _run_in_process(task, args, kwargs, *, own_thread: bool = True) -> None:
     from django.db import close_old_connections
 
     try:
@@ -45,7 +45,10 @@ def _run_in_process(task, args, kwargs) -> None:
     except Exception:
         logger.exception("jobs.in_process_failed task=%s", task.name)
     finally:
-        close_old_connections()
+        # A pool or beat thread owns its connection; inline mode runs in the caller's thread,
+        # whose connection (perhaps inside a transaction, as in tests) is not ours to close.
+        if own_thread:
+            close_old_connections()
 
 
 def _pool() -> ThreadPoolExecutor:
@@ -60,7 +63,7 @@ def send_now(task, *args, **kwargs) -> bool:
     """Publish (or run, outside broker mode) right away. Returns False if the broker refused."""
     mode = dispatch_mode()
     if mode == "inline":
-        _run_in_process(task, args, kwargs)
+        _run_in_process(task, args, kwargs, own_thread=False)
         return True
     if mode == "thread":
         _pool().submit(_run_in_process, task, args, kwargs)
