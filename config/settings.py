@@ -216,6 +216,24 @@ KOOGALLERY_MAX_BODY_BYTES = env_int("KOOGALLERY_MAX_BODY_BYTES", 8 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = KOOGALLERY_MAX_BODY_BYTES
 ISV_FRONTEND_URL = env("ISV_FRONTEND_URL", "http://localhost:8000/app/{instance_id}")
 
+# --- orders (orders app: instances, provisioning jobs) --------------------------------------------
+
+# The provisioner: "demo" (built in, a workspace row per instance), "http" (a signed JSON POST to
+# the ISV's backend) or a dotted class path. Test traffic (testFlag=1) always uses the demo one.
+ISV_PROVISIONER = env("ISV_PROVISIONER", "demo")
+ISV_PROVISIONER_URL = env("ISV_PROVISIONER_URL")
+ISV_PROVISIONER_SECRET = env("ISV_PROVISIONER_SECRET")
+ISV_PROVISIONER_TIMEOUT_SECONDS = float(env("ISV_PROVISIONER_TIMEOUT_SECONDS", "10"))
+ISV_PROVISIONER_CHECK_TIMEOUT_SECONDS = float(env("ISV_PROVISIONER_CHECK_TIMEOUT_SECONDS", "3"))
+# V2 newInstance: how long a repeated call may wait for a provisioning under way (0 = answer at once).
+ORDERS_NEW_INSTANCE_WAIT_SECONDS = float(env("ORDERS_NEW_INSTANCE_WAIT_SECONDS", "0"))
+ORDERS_JOB_MAX_ATTEMPTS = env_int("ORDERS_JOB_MAX_ATTEMPTS", 10)
+ORDERS_JOB_LEASE_SECONDS = env_int("ORDERS_JOB_LEASE_SECONDS", 300)
+ORDERS_JOB_SWEEP_GRACE_SECONDS = env_int("ORDERS_JOB_SWEEP_GRACE_SECONDS", 30)
+ORDERS_JOB_SWEEP_SECONDS = env_int("ORDERS_JOB_SWEEP_SECONDS", 60)
+ORDERS_DEMO_DELAY_SECONDS = float(env("ORDERS_DEMO_DELAY_SECONDS", "0"))
+CELERY_BEAT_SCHEDULE["orders-sweep-jobs"] = {"task": "orders.sweep_jobs", "schedule": float(ORDERS_JOB_SWEEP_SECONDS)}
+
 # --- Logging --------------------------------------------------------------------------------------
 
 LOGGING = {

@@ -2,7 +2,7 @@
 is a failed call (§1.3). Anything else under /koogallery/ answers a signed 000002."""
 
 from django.contrib import admin
-from django.urls import path, re_path
+from django.urls import include, path, re_path
 
 from config import errors, ops
 from marketplace_isv import views as koogallery
@@ -18,6 +18,7 @@ urlpatterns = [
     re_path(r"^readyz/?$", ops.readyz, name="readyz"),
     re_path(r"^metrics/?$", ops.metrics, name="metrics"),
     path("admin/", admin.site.urls),
+    path("app/", include("orders.urls")),  # orders: the demo workspace's buyer page
 ]
 
 handler400 = errors.bad_request
