@@ -146,6 +146,9 @@ CELERY_TASK_PUBLISH_RETRY = False
 CELERY_BROKER_CONNECTION_TIMEOUT = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {
+    # kombu retries a failed connect for its default channel (2 s of sleeps) unless told not to:
+    # with the broker down every publish, hence every callback answer, would wait that long.
+    "max_retries": 0,
     "socket_connect_timeout": 1,
     "socket_timeout": 2,
     "visibility_timeout": env_int("ISV_CELERY_VISIBILITY_TIMEOUT", 3600),
