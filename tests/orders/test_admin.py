@@ -89,9 +89,7 @@ def test_the_detail_page_shows_orders_transitions_jobs_and_deliveries_but_no_pas
 
 def action(admin_client, name, instance, run_on_commit):
     with run_on_commit():
-        return admin_client.post(
-            reverse(CHANGELIST), {"action": name, "_selected_action": [instance.pk]}, follow=True
-        )
+        return admin_client.post(reverse(CHANGELIST), {"action": name, "_selected_action": [instance.pk]}, follow=True)
 
 
 def test_operators_freeze_and_unfreeze_through_the_same_service(admin_client, instances, run_on_commit):

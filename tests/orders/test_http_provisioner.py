@@ -69,7 +69,10 @@ def backend(settings):
 
 def test_provisioning_posts_a_signed_request_and_keeps_the_backends_app_info(koogallery, backend):
     backend.answers["provision"] = [
-        (200, {"appInfo": {"frontEndUrl": "https://app.isv.example.com/t/1", "userName": "root", "password": "S3cret!x"}})
+        (
+            200,
+            {"appInfo": {"frontEndUrl": "https://app.isv.example.com/t/1", "userName": "root", "password": "S3cret!x"}},
+        )
     ]
     instance = created_v2(koogallery, test=False)
     request = backend.requests[0]
@@ -85,7 +88,11 @@ def test_provisioning_posts_a_signed_request_and_keeps_the_backends_app_info(koo
     assert sent["admin_user_name"].startswith("admin_") and sent["order_details"]["resultCode"] == "MKT.0000"
     data = koogallery.v2("queryInstance", {"instanceId": instance.instance_id}, test=False).assert_envelope()
     app = data["info"][0]["appInfo"]
-    assert (app["frontEndUrl"], app["userName"], app["password"]) == ("https://app.isv.example.com/t/1", "root", "S3cret!x")
+    assert (app["frontEndUrl"], app["userName"], app["password"]) == (
+        "https://app.isv.example.com/t/1",
+        "root",
+        "S3cret!x",
+    )
 
 
 def test_every_lifecycle_operation_reaches_the_backend(koogallery, backend, fake_openapi):
@@ -95,7 +102,13 @@ def test_every_lifecycle_operation_reaches_the_backend(koogallery, backend, fake
     koogallery.v2("updateInstanceStatus", {"instanceId": iid, "status": "UNFREEZE"}, test=False)
     koogallery.v2(
         "refreshInstance",
-        {"instanceId": iid, "scene": "RENEWAL", "orderId": "CSR1", "orderLineId": "CSR1-000001", "expireTime": "20301231000000"},
+        {
+            "instanceId": iid,
+            "scene": "RENEWAL",
+            "orderId": "CSR1",
+            "orderLineId": "CSR1-000001",
+            "expireTime": "20301231000000",
+        },
         test=False,
     )
     koogallery.v2("upgradeInstance", {"instanceId": iid, "orderId": "CSU1", "orderLineId": "CSU1-000001"}, test=False)
