@@ -28,7 +28,7 @@ from config.celery import enqueue_on_commit, send_now
 from marketplace_isv import openapi
 
 from . import alerts, orderinfo, provisioners
-from .models import Instance, InstanceOrder, Job, OrderNotification, Provisioning
+from .models import Instance, InstanceOrder, Job, OrderNotification, Provisioning, Status
 from .provisioners import AppInfo, ProvisionerError, ProvisionRefused
 from .specs import spec_of
 from .states import ACTOR_SYSTEM, transition
@@ -111,15 +111,49 @@ def provision_attempted(instance: Instance) -> bool:
     return instance.provisioned_at is not None or instance.jobs.filter(kind=Job.Kind.PROVISION, attempts__gt=0).exists()
 
 
-def rearm_failed(instance: Instance) -> int:
-    """Give the instance's failed jobs a fresh attempt budget (operator retry, repeated newInstance)."""
-    ids = list(instance.jobs.filter(state=Job.State.FAILED).values_list("pk", flat=True))
-    Job.objects.filter(pk__in=ids).update(
-        state=Job.State.PENDING, attempts=0, result_code="", next_run_at=timezone.now() + _grace(), finished_at=None
-    )
-    for job_id in ids:
-        enqueue(job_id)
-    return len(ids)
+def rearm_failed(instance: Instance, *, actor: str, delivery_id=None) -> int:
+    """Queue the instance's failed work again (operator retry, repeated newInstance).
+
+    Failed jobs are not re-run in place: a freeze that failed before a later unfreeze succeeded
+    must not run after it. Each failed job is closed as superseded and the work is queued anew at
+    the end of the line, as what the instance needs *now*: provisioning if it never got
+    provisioned, a freeze or unfreeze matching its current status, and renewals and upgrades
+    (which apply the current expiry and spec) as they were. Returns the number of jobs queued.
+    """
+    failed = list(instance.jobs.filter(state=Job.State.FAILED).order_by("pk"))
+    if not failed:
+        return 0
+    Job.objects.filter(pk__in=[job.pk for job in failed]).update(state=Job.State.CANCELLED)
+    wanted: list[Job] = []
+    if instance.status == Status.RELEASED:
+        if provision_attempted(instance):
+            wanted.append(Job(kind=Job.Kind.RELEASE))
+    elif instance.provisioned_at is None or any(job.kind == Job.Kind.PROVISION for job in failed):
+        wanted.append(Job(kind=Job.Kind.PROVISION))
+    for job in failed:
+        if instance.status == Status.RELEASED:
+            break
+        if job.kind in (Job.Kind.RENEW, Job.Kind.UPGRADE):
+            wanted.append(job)
+        elif job.kind in (Job.Kind.FREEZE, Job.Kind.UNFREEZE):
+            wanted.append(Job(kind=Job.Kind.FREEZE if instance.status == Status.FROZEN else Job.Kind.UNFREEZE))
+    queued, seen = 0, set()
+    for job in wanted:
+        key = (job.kind, job.order_id, job.order_line_id)
+        if key in seen:
+            continue
+        seen.add(key)
+        job_add(
+            instance,
+            job.kind,
+            actor=actor,
+            delivery_id=delivery_id,
+            order_id=job.order_id,
+            order_line_id=job.order_line_id,
+            fetch_order=job.fetch_order,
+        )
+        queued += 1
+    return queued
 
 
 def provisioning_state_of(instance: Instance) -> str:

@@ -202,7 +202,7 @@ class Job(models.Model):
         RETRY = "retry", "waiting to retry"
         DONE = "done"
         FAILED = "failed", "failed (out of retries)"
-        CANCELLED = "cancelled", "cancelled (superseded by a release)"
+        CANCELLED = "cancelled", "cancelled (superseded)"
 
     instance = models.ForeignKey(Instance, on_delete=models.CASCADE, null=True, blank=True, related_name="jobs")
     notification = models.ForeignKey(

@@ -168,7 +168,7 @@ def _repeat_after_end(instance: Instance, purchase: Purchase, *, delivery_id, ac
         return True
     if instance.provisioned_at is None and instance.provisioning_state == Provisioning.FAILED:
         # KooGallery resends newInstance (retries, or the seller's 重新启动, §5.2): try again.
-        jobs.rearm_failed(instance)
+        jobs.rearm_failed(instance, actor=actor, delivery_id=delivery_id)
         transition(
             instance,
             "retry",

@@ -12,17 +12,21 @@ from ..models import Instance, Job, Provisioning, Status
 from ..states import transition
 from .common import locked
 
-# --- operators -----------------------------------------------------------------------------------
-
 
 def instance_retry_provisioning(*, instance_id: str, actor: str) -> int:
-    """Admin: give failed jobs a fresh attempt budget, or provision again an instance that never
-    got provisioned and has nothing queued. Returns the number of jobs (re-)queued."""
+    """Admin: queue an instance's failed work again (orders.jobs.rearm_failed), or provision an
+    unreleased instance that never got provisioned and has nothing queued. Returns the number of
+    jobs queued."""
     instance = locked(instance_id)
-    if instance is None or instance.status == Status.RELEASED:
+    if instance is None:
         return 0
-    count = jobs.rearm_failed(instance)
-    if not count and instance.provisioned_at is None and not instance.jobs.filter(state__in=Job.OPEN).exists():
+    count = jobs.rearm_failed(instance, actor=actor)
+    if (
+        not count
+        and instance.status != Status.RELEASED
+        and instance.provisioned_at is None
+        and not instance.jobs.filter(state__in=Job.OPEN).exists()
+    ):
         jobs.job_add(instance, Job.Kind.PROVISION, actor=actor)
         count = 1
     if count:

@@ -65,3 +65,8 @@ class OwnCredentials(DemoProvisioner):
 class TooLongUserName(DemoProvisioner):
     def provision(self, spec):
         return AppInfo(user_name="u" * 80)
+
+
+class FreezeFails(DemoProvisioner):
+    def freeze(self, spec):
+        raise ProvisionRefused("freezing is broken today")

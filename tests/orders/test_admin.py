@@ -124,7 +124,8 @@ def test_the_job_list_filters_and_retries(admin_client, instances, run_on_commit
     with run_on_commit():
         admin_client.post(url, {"action": "retry_failed", "_selected_action": [failed_job.pk]})
     failed_job.refresh_from_db()
-    assert failed_job.state == "done"
+    assert failed_job.state == "cancelled"  # superseded by a new provisioning job, which succeeded
+    assert Job.objects.filter(instance=failed_job.instance, kind="provision").last().state == "done"
     detail = admin_client.get(reverse("admin:orders_job_change", args=[failed_job.pk]))
     assert detail.status_code == 200
 

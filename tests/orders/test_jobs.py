@@ -120,3 +120,26 @@ def test_a_sweep_resends_a_job_only_once_per_grace_period(koogallery, settings):
         assert Job.objects.get().next_run_at > timezone.now()
     finally:
         celery_app.control.purge()  # leave nothing in this session's queue
+
+
+def test_a_retry_queues_what_the_instance_needs_now_not_a_stale_operation(koogallery, settings, run_on_commit):
+    from orders import services
+
+    instance = created_v2(koogallery, test=False)
+    settings.ISV_PROVISIONER = "tests.orders.provisioners.FreezeFails"
+    koogallery.v2("updateInstanceStatus", {"instanceId": instance.instance_id, "status": "FREEZE"}, test=False)
+    koogallery.v2("updateInstanceStatus", {"instanceId": instance.instance_id, "status": "UNFREEZE"}, test=False)
+    instance.refresh_from_db()
+    assert instance.provisioning_state == "failed"
+    settings.ISV_PROVISIONER = "demo"
+    with run_on_commit():
+        assert services.instance_retry_provisioning(instance_id=instance.instance_id, actor="operator:alice") == 1
+    assert list(Job.objects.order_by("pk").values_list("kind", "state")) == [
+        ("provision", "done"),
+        ("freeze", "cancelled"),
+        ("unfreeze", "done"),
+        ("unfreeze", "done"),  # the instance is active now: the provider is unfrozen, never frozen again
+    ]
+    instance.refresh_from_db()
+    assert instance.provisioning_state == "ready"
+    assert DemoWorkspace.objects.get().status == "active"
