@@ -17,9 +17,10 @@ from django.utils import timezone
 
 from .. import alerts, jobs
 from ..credentials import new_password, new_user_name
+from ..inserts import insert_unless_conflict
 from ..models import Instance, InstanceOrder, Job, OrderNotification, Provisioning, Status
 from ..states import log_created, transition
-from .common import frontend_url, locked, record_order
+from .common import frontend_url, locked
 
 logger = logging.getLogger("orders.services")
 
@@ -90,27 +91,25 @@ def _insert(purchase: Purchase, *, delivery_id, actor: str) -> tuple[Instance, b
         )
     }  # fmt: skip
     for candidate in candidates:
-        try:
-            with transaction.atomic():
-                instance = Instance.objects.create(
-                    instance_id=candidate,
-                    request_params=purchase.params,
-                    effective_at=timezone.now(),
-                    front_end_url=frontend_url(candidate),
-                    app_user_name=new_user_name(),
-                    app_password=new_password(),
-                    **values,
-                )
-        except IntegrityError:
+        instance = Instance(
+            instance_id=candidate,
+            request_params=purchase.params,
+            effective_at=timezone.now(),
+            front_end_url=frontend_url(candidate),
+            app_user_name=new_user_name(),
+            app_password=new_password(),
+            **values,
+        )
+        if not insert_unless_conflict(instance):
             # Either a concurrent duplicate won (return its row), or the id is taken elsewhere.
             existing = _find(purchase)
             if existing is not None:
                 return existing, False
             continue
         log_created(instance, reason=f"newInstance order {purchase.order_id}", delivery_id=delivery_id, actor=actor)
-        record_order(
-            instance,
-            InstanceOrder.Kind.PURCHASE,
+        InstanceOrder.objects.create(  # a new instance: no concurrent duplicate can exist
+            instance=instance,
+            kind=InstanceOrder.Kind.PURCHASE,
             order_id=purchase.order_id,
             order_line_id=purchase.order_line_id,
             product_id=purchase.product_id,
@@ -127,11 +126,11 @@ def _insert(purchase: Purchase, *, delivery_id, actor: str) -> tuple[Instance, b
 
 def instance_create(*, purchase: Purchase, delivery_id, actor: str) -> Created:
     """newInstance (§4.1.1, §4.2.1): one instance per order line (V2) / order + product (V1),
-    whatever the number of calls and however they interleave."""
-    instance = _find(purchase)
-    created = False
-    if instance is None:
-        instance, created = _insert(purchase, delivery_id=delivery_id, actor=actor)
+    whatever the number of calls and however they interleave.
+
+    The insert comes first (fresh orders are the common case and the hot path); a repeat or a
+    concurrent duplicate fails on the unique constraint and gets the row that won."""
+    instance, created = _insert(purchase, delivery_id=delivery_id, actor=actor)
     if created:
         return Created(instance, True, False)
     revived = False

@@ -371,3 +371,19 @@ def test_query_instance_lists_a_v1_instance_whose_provisioning_is_still_running(
 
 def test_query_instance_of_unknown_ids_answers_000003(koogallery):
     assert call(koogallery, "queryInstance", instanceId="nope,nada")["resultCode"] == "000003"
+
+
+def test_fields_longer_than_their_columns_are_cut_not_refused(koogallery):
+    data = new_v1(koogallery, periodType="y" * 40, customerName="n" * 300, provisionType="9" * 50).assert_envelope()
+    assert data["resultCode"] == "000000"
+    instance = Instance.objects.get(instance_id=data["instanceId"])
+    assert (len(instance.period_type), len(instance.customer_name), len(instance.provision_type)) == (16, 255, 32)
+    refreshed = call(
+        koogallery,
+        "refreshInstance",
+        instanceId=instance.instance_id,
+        orderId=new_order_id(),
+        expireTime="20350101000000",
+        periodType="m" * 40,
+    )
+    assert refreshed["resultCode"] == "000000"
