@@ -37,3 +37,12 @@ def test_orders_usage_sets_the_running_total(koogallery):
 def test_orders_usage_refuses_bad_input(args):
     with pytest.raises(CommandError):
         call_command("orders_usage", *args, stdout=StringIO())
+
+
+def test_metrics_show_failed_jobs_and_open_alerts(koogallery, settings, client):
+    settings.ISV_PROVISIONER = "tests.orders.provisioners.SoldOut"
+    created_v2(koogallery, test=False)
+    text = client.get("/metrics").content.decode()
+    assert 'orders_jobs{kind="provision",state="failed"} 1.0' in text
+    assert 'orders_alerts_open{kind="job_failed"} 1.0' in text
+    assert 'orders_instances{status="active"} 1.0' in text
