@@ -171,7 +171,7 @@ def _repeat_after_end(instance: Instance, purchase: Purchase, *, delivery_id, ac
         transition(
             instance,
             "retry",
-            provisioning=Provisioning.PENDING,
+            provisioning=jobs.provisioning_state_of(instance),
             reason="newInstance repeated after provisioning failed",
             delivery_id=delivery_id,
             actor=actor,

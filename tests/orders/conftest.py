@@ -6,8 +6,10 @@ import uuid
 
 import pytest
 
+from config.celery import app as celery_app
 from marketplace_isv.simulator.client import new_order_id
 from orders.models import Instance
+from tests.support.processes import free_port
 
 
 @pytest.fixture
@@ -30,6 +32,23 @@ def koogallery(koogallery, django_capture_on_commit_callbacks):
 def run_on_commit(django_capture_on_commit_callbacks):
     """Run a block as if it were committed: its on-commit work (job dispatch) happens at the end."""
     return lambda: django_capture_on_commit_callbacks(execute=True)
+
+
+def use_broker(url: str) -> None:
+    """Point this process's Celery app at another broker, with fresh connection and producer pools."""
+    celery_app.conf.broker_url = url
+    celery_app._pool = None
+    celery_app.amqp._producer_pool = None
+
+
+@pytest.fixture
+def undelivered_jobs(settings):
+    """Jobs are published to a broker nobody answers on: they stay pending until the test runs them."""
+    original = celery_app.conf.broker_url
+    settings.ISV_JOB_DISPATCH = "broker"
+    use_broker(f"redis://127.0.0.1:{free_port()}/0")
+    yield
+    use_broker(original)
 
 
 def order_line() -> tuple[str, str]:
@@ -78,3 +97,11 @@ def created_v1(koogallery, **kwargs) -> Instance:
     data = new_v1(koogallery, **kwargs).assert_envelope()
     assert data["resultCode"] == "000000", data
     return Instance.objects.get(instance_id=data["instanceId"])
+
+
+@pytest.fixture
+def published_jobs(settings):
+    """Jobs are published to this session's Redis queue (the send succeeds); emptied afterwards."""
+    settings.ISV_JOB_DISPATCH = "broker"
+    yield
+    celery_app.control.purge()

@@ -2,6 +2,7 @@
 one order line, each on its own thread and database connection, all committed for real."""
 
 import threading
+import time
 import uuid
 
 import pytest
@@ -63,3 +64,36 @@ def test_forty_simultaneous_v1_calls_for_one_order_make_one_instance():
     assert {a["resultCode"] for a in answers} == {"000000"}
     assert len({a["instanceId"] for a in answers}) == 1
     assert Instance.objects.count() == 1 and Job.objects.count() == 1
+
+
+def test_a_repeat_may_wait_for_a_provisioning_under_way(settings, undelivered_jobs):
+    from orders import jobs
+
+    settings.ORDERS_NEW_INSTANCE_WAIT_SECONDS = 20
+    koogallery = KooGallery(Client(), access_key=ACCESS_KEY)
+    order_id = new_order_id()
+    fields = {"orderId": order_id, "orderLineId": f"{order_id}-000001"}
+    first = koogallery.v2("newInstance", {**fields, "businessId": "wait-1"}).assert_envelope()
+    assert first["resultCode"] == "000004"  # the first call never waits: its job starts after it commits
+
+    def worker():
+        time.sleep(0.5)  # the repeat below is waiting by now
+        try:
+            jobs.job_run(Job.objects.get().pk)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    again = koogallery.v2("newInstance", {**fields, "businessId": "wait-2"}).assert_envelope()
+    thread.join()
+    assert (again["resultCode"], again["instanceId"]) == ("000000", "wait-1")
+
+
+def test_without_a_wait_a_repeat_answers_at_once(settings, undelivered_jobs):
+    koogallery = KooGallery(Client(), access_key=ACCESS_KEY)
+    order_id = new_order_id()
+    fields = {"orderId": order_id, "orderLineId": f"{order_id}-000001"}
+    koogallery.v2("newInstance", {**fields, "businessId": "nowait-1"})
+    again = koogallery.v2("newInstance", {**fields, "businessId": "nowait-2"}).assert_envelope()
+    assert (again["resultCode"], again["instanceId"]) == ("000004", "nowait-1")

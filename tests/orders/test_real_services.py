@@ -14,7 +14,7 @@ from marketplace_isv.simulator.client import KooGallery, new_order_id
 from orders import jobs
 from orders.models import DemoWorkspace, Instance, Job, Transition
 from tests.conftest import ACCESS_KEY
-from tests.orders.conftest import new_v2
+from tests.orders.conftest import new_v2, use_broker
 from tests.support import processes
 
 pytestmark = [pytest.mark.services, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -28,12 +28,6 @@ def wait_for(predicate, timeout=60.0, what="condition"):
             return
         time.sleep(0.2)
     raise AssertionError(f"{what} did not happen within {timeout}s")
-
-
-def use_broker(url: str) -> None:
-    celery_app.conf.broker_url = url
-    celery_app._pool = None  # a fresh connection pool and producer pool for the new broker
-    celery_app.amqp._producer_pool = None
 
 
 @pytest.fixture
