@@ -41,6 +41,9 @@ class Instance(models.Model):
     generation = models.PositiveSmallIntegerField(choices=[(1, "V1"), (2, "V2")])
     order_id = models.CharField(max_length=255, db_index=True, help_text="the purchase order")
     order_line_id = models.CharField(max_length=255, blank=True, default="", help_text="V2 only")
+    purchase_product_id = models.CharField(
+        max_length=255, blank=True, default="", help_text="V1: the productId bought (the key; product_id may change)"
+    )
     business_id = models.CharField(max_length=255, blank=True, help_text="businessId of the first call")
 
     customer_id = models.CharField(max_length=255, blank=True, db_index=True)
@@ -106,8 +109,11 @@ class Instance(models.Model):
             models.UniqueConstraint(
                 fields=["order_id", "order_line_id"], condition=Q(generation=2), name="instance_once_per_v2_line"
             ),
+            # product_id follows upgrades and trial conversions; the key keeps the productId bought.
             models.UniqueConstraint(
-                fields=["order_id", "product_id"], condition=Q(generation=1), name="instance_once_per_v1_product"
+                fields=["order_id", "purchase_product_id"],
+                condition=Q(generation=1),
+                name="instance_once_per_v1_product",
             ),
         ]
 

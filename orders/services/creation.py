@@ -72,7 +72,7 @@ def _find(purchase: Purchase) -> Instance | None:
     rows = Instance.objects.filter(generation=purchase.generation, order_id=purchase.order_id)
     if purchase.generation == 2:
         return rows.filter(order_line_id=purchase.order_line_id).first()
-    return rows.filter(product_id=purchase.product_id).first()
+    return rows.filter(purchase_product_id=purchase.product_id).first()
 
 
 def _insert(purchase: Purchase, *, delivery_id, actor: str) -> tuple[Instance, bool]:
@@ -93,6 +93,7 @@ def _insert(purchase: Purchase, *, delivery_id, actor: str) -> tuple[Instance, b
     for candidate in candidates:
         instance = Instance(
             instance_id=candidate,
+            purchase_product_id=purchase.product_id if purchase.generation == 1 else "",
             request_params=purchase.params,
             effective_at=timezone.now(),
             front_end_url=frontend_url(candidate),

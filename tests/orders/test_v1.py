@@ -387,3 +387,22 @@ def test_fields_longer_than_their_columns_are_cut_not_refused(koogallery):
         periodType="m" * 40,
     )
     assert refreshed["resultCode"] == "000000"
+
+
+def test_a_repeat_after_an_upgrade_or_a_product_change_still_finds_the_instance(koogallery):
+    order_id = new_order_id()
+    first = new_v1(koogallery, order_id=order_id, productId="prod-monthly").assert_envelope()
+    iid = first["instanceId"]
+    call(koogallery, "upgrade", instanceId=iid, orderId=new_order_id(), skuCode="sku-gold", productId="prod-gold")
+    call(
+        koogallery,
+        "refreshInstance",
+        instanceId=iid,
+        orderId=new_order_id(),
+        expireTime="20350101000000",
+        productId="prod-yearly",
+    )
+    again = new_v1(koogallery, order_id=order_id, productId="prod-monthly").assert_envelope()
+    assert again["instanceId"] == iid
+    assert Instance.objects.count() == 1
+    assert Instance.objects.get().product_id == "prod-yearly"
