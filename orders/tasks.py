@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from . import jobs
+from . import execution, jobs
 
 
 @shared_task(
     name="orders.run_job",
     bind=True,
-    autoretry_for=(jobs.RetryJob,),
+    autoretry_for=(execution.RetryJob,),
     retry_backoff=jobs.RETRY_BACKOFF,
     retry_backoff_max=jobs.RETRY_BACKOFF_MAX,
     retry_jitter=True,
@@ -21,7 +21,7 @@ from . import jobs
     ignore_result=True,
 )
 def run_job(self, job_id: int) -> str:
-    return jobs.job_run(job_id, retries=self.request.retries)
+    return execution.job_run(job_id, retries=self.request.retries)
 
 
 @shared_task(name="orders.sweep_jobs", ignore_result=True)

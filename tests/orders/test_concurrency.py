@@ -67,7 +67,7 @@ def test_forty_simultaneous_v1_calls_for_one_order_make_one_instance():
 
 
 def test_a_repeat_may_wait_for_a_provisioning_under_way(settings, undelivered_jobs):
-    from orders import jobs
+    from orders import execution
 
     settings.ORDERS_NEW_INSTANCE_WAIT_SECONDS = 20
     koogallery = KooGallery(Client(), access_key=ACCESS_KEY)
@@ -79,7 +79,7 @@ def test_a_repeat_may_wait_for_a_provisioning_under_way(settings, undelivered_jo
     def worker():
         time.sleep(0.5)  # the repeat below is waiting by now
         try:
-            jobs.job_run(Job.objects.get().pk)
+            execution.job_run(Job.objects.get().pk)
         finally:
             connection.close()
 

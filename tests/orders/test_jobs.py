@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from orders import jobs
+from orders import execution, jobs
 from orders.models import DemoWorkspace, Job
 from orders.tasks import run_job
 from tests.orders.conftest import created_v2
@@ -23,7 +23,7 @@ def queued(koogallery, **kwargs):
 
 def test_the_task_declares_its_retries_and_late_acknowledgement():
     assert run_job.acks_late and run_job.max_retries >= 10
-    assert jobs.RetryJob in run_job.autoretry_for
+    assert execution.RetryJob in run_job.autoretry_for
     assert run_job.retry_backoff and run_job.retry_jitter
 
 
@@ -41,7 +41,7 @@ def test_the_sweep_leaves_a_fresh_job_alone_and_runs_one_that_never_started(koog
 
 def test_a_job_whose_worker_died_is_taken_over_after_its_lease_and_applied_once(koogallery, run_on_commit):
     instance = queued(koogallery)
-    job = jobs._claim(Job.objects.get().pk)  # a worker took it…
+    job = execution._claim(Job.objects.get().pk)  # a worker took it…
     DemoWorkspace.objects.create(  # …created the workspace, and died before recording it
         instance_id=instance.instance_id,
         admin_user=instance.app_user_name,
@@ -59,7 +59,9 @@ def test_a_job_whose_worker_died_is_taken_over_after_its_lease_and_applied_once(
     instance.refresh_from_db()
     assert instance.provisioning_state == "ready"
     # the first worker, had it survived, could not record a second outcome
-    jobs._finish(Job(pk=job.pk, instance_id=job.instance_id, kind=job.kind, attempts=1), Job.State.FAILED, error="late")
+    execution._finish(
+        Job(pk=job.pk, instance_id=job.instance_id, kind=job.kind, attempts=1), Job.State.FAILED, error="late"
+    )
     job.refresh_from_db()
     assert job.state == "done"
 
@@ -69,11 +71,11 @@ def test_jobs_of_one_instance_run_oldest_first(koogallery, run_on_commit):
     koogallery.run_jobs = False
     koogallery.v2("updateInstanceStatus", {"instanceId": instance.instance_id, "status": "FREEZE"})
     provision, freeze = Job.objects.order_by("pk")
-    assert jobs.job_run(freeze.pk) == "skipped"  # the provisioning goes first
+    assert execution.job_run(freeze.pk) == "skipped"  # the provisioning goes first
     freeze.refresh_from_db()
     assert (freeze.state, freeze.attempts) == ("pending", 0)
     with run_on_commit():
-        assert jobs.job_run(provision.pk) == "done"  # …and hands over to the freeze
+        assert execution.job_run(provision.pk) == "done"  # …and hands over to the freeze
     freeze.refresh_from_db()
     assert freeze.state == "done"
     assert DemoWorkspace.objects.get().status == "frozen"
@@ -81,7 +83,7 @@ def test_jobs_of_one_instance_run_oldest_first(koogallery, run_on_commit):
 
 def test_a_release_while_provisioning_runs_deprovisions_after_it(koogallery, run_on_commit):
     instance = queued(koogallery)
-    provision = jobs._claim(Job.objects.get().pk)  # a worker is provisioning right now
+    provision = execution._claim(Job.objects.get().pk)  # a worker is provisioning right now
     reply = koogallery.v2("releaseInstance", {"instanceId": instance.instance_id}).assert_envelope()
     assert reply["resultCode"] == "000000"
     provision.refresh_from_db()
@@ -99,8 +101,8 @@ def test_a_retryable_failure_waits_for_its_backoff(koogallery, settings):
     settings.ISV_PROVISIONER = "tests.orders.provisioners.Down"
     queued(koogallery, test=False)
     job = Job.objects.get()
-    with pytest.raises(jobs.RetryJob):
-        jobs.job_run(job.pk, retries=3)
+    with pytest.raises(execution.RetryJob):
+        execution.job_run(job.pk, retries=3)
     job.refresh_from_db()
     assert (job.state, job.attempts) == ("retry", 1)
     assert "backend unreachable" in job.last_error
