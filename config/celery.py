@@ -96,6 +96,9 @@ def start_embedded_beat() -> None:
     schedule = dict(settings.CELERY_BEAT_SCHEDULE)
     if not schedule:
         return
+    # autodiscover_tasks is lazy: a web process has not imported the apps' tasks modules, so the
+    # beat's tasks would be NotRegistered. Import them now, as a worker does at start-up.
+    app.loader.import_default_modules()
 
     def loop() -> None:
         due = {name: time.monotonic() + 5 for name in schedule}

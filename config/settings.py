@@ -146,6 +146,9 @@ CELERY_TASK_PUBLISH_RETRY = False
 CELERY_BROKER_CONNECTION_TIMEOUT = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {
+    # kombu retries a failed connect for its default channel (2 s of sleeps) unless told not to:
+    # with the broker down every publish, hence every callback answer, would wait that long.
+    "max_retries": 0,
     "socket_connect_timeout": 1,
     "socket_timeout": 2,
     "visibility_timeout": env_int("ISV_CELERY_VISIBILITY_TIMEOUT", 3600),
@@ -242,6 +245,23 @@ KOOGALLERY_SSO_POST_LOGOUT_URL = env("KOOGALLERY_SSO_POST_LOGOUT_URL", "")  # em
 KOOGALLERY_SSO_TIMEOUT_SECONDS = float(env("KOOGALLERY_SSO_TIMEOUT_SECONDS", "10"))
 # An http:// tenant domain is only for local fakes and tests; https is always certificate-verified.
 KOOGALLERY_SSO_ALLOW_HTTP = env_bool("KOOGALLERY_SSO_ALLOW_HTTP", EMBEDDED or DEBUG or TESTING)
+# --- orders (orders app: instances, provisioning jobs) --------------------------------------------
+
+# The provisioner: "demo" (built in, a workspace row per instance), "http" (a signed JSON POST to
+# the ISV's backend) or a dotted class path. Test traffic (testFlag=1) always uses the demo one.
+ISV_PROVISIONER = env("ISV_PROVISIONER", "demo")
+ISV_PROVISIONER_URL = env("ISV_PROVISIONER_URL")
+ISV_PROVISIONER_SECRET = env("ISV_PROVISIONER_SECRET")
+ISV_PROVISIONER_TIMEOUT_SECONDS = float(env("ISV_PROVISIONER_TIMEOUT_SECONDS", "10"))
+ISV_PROVISIONER_CHECK_TIMEOUT_SECONDS = float(env("ISV_PROVISIONER_CHECK_TIMEOUT_SECONDS", "3"))
+# V2 newInstance: how long a repeated call may wait for a provisioning under way (0 = answer at once).
+ORDERS_NEW_INSTANCE_WAIT_SECONDS = float(env("ORDERS_NEW_INSTANCE_WAIT_SECONDS", "0"))
+ORDERS_JOB_MAX_ATTEMPTS = env_int("ORDERS_JOB_MAX_ATTEMPTS", 10)
+ORDERS_JOB_LEASE_SECONDS = env_int("ORDERS_JOB_LEASE_SECONDS", 300)
+ORDERS_JOB_SWEEP_GRACE_SECONDS = env_int("ORDERS_JOB_SWEEP_GRACE_SECONDS", 30)
+ORDERS_JOB_SWEEP_SECONDS = env_int("ORDERS_JOB_SWEEP_SECONDS", 60)
+ORDERS_DEMO_DELAY_SECONDS = float(env("ORDERS_DEMO_DELAY_SECONDS", "0"))
+CELERY_BEAT_SCHEDULE["orders-sweep-jobs"] = {"task": "orders.sweep_jobs", "schedule": float(ORDERS_JOB_SWEEP_SECONDS)}
 
 # --- Logging --------------------------------------------------------------------------------------
 

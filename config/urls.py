@@ -16,6 +16,7 @@ urlpatterns = [
     re_path(r"^readyz/?$", ops.readyz, name="readyz"),
     re_path(r"^metrics/?$", ops.metrics, name="metrics"),
     path("admin/", admin.site.urls),
+    path("app/", include("orders.urls")),  # orders: the demo workspace's buyer page
     path("agents/", include("agents_gateway.urls")),  # agents_gateway (§12)
     path("sso/", include("tenants.urls")),  # tenants: single sign-on (§8)
     path("api/licenses/", include("licenses.urls")),  # licenses: the licence check API

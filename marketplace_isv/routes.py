@@ -15,6 +15,14 @@ from .envelope import ParamError
 
 # GET /koogallery/produce — SaaS V1 and License V1 (§4.2, §4.3), authToken (§2.1)
 PRODUCE_V1: dict[str, str] = {
+    # orders: SaaS V1 (§4.2)
+    "newInstance": "orders.callbacks.v1_new_instance",
+    "refreshInstance": "orders.callbacks.v1_refresh_instance",
+    "expireInstance": "orders.callbacks.v1_expire_instance",
+    "releaseInstance": "orders.callbacks.v1_release_instance",
+    "upgrade": "orders.callbacks.v1_upgrade",
+    "instanceStatus": "orders.callbacks.v1_instance_status",
+    "queryInstance": "orders.callbacks.v1_query_instance",
     # licenses: License V1 (§4.3)
     "getLicense": "licenses.callbacks.get_license",
     "refreshLicense": "licenses.callbacks.refresh_license",
@@ -24,6 +32,15 @@ PRODUCE_V1: dict[str, str] = {
 
 # POST /koogallery/produce — SaaS V2, License 2.0, getLicenseAsync, orderNotify (§4.1, §4.4), §2.3
 PRODUCE_V2: dict[str, str] = {
+    # orders: SaaS V2 (§4.1)
+    "newInstance": "orders.callbacks.new_instance",
+    "queryInstance": "orders.callbacks.query_instance",
+    "refreshInstance": "orders.callbacks.refresh_instance",
+    "updateInstanceStatus": "orders.callbacks.update_instance_status",
+    "releaseInstance": "orders.callbacks.release_instance",
+    "upgradeInstance": "orders.callbacks.upgrade_instance",
+    "changeInstanceCheck": "orders.callbacks.change_instance_check",
+    "orderNotify": "orders.callbacks.order_notify",
     # licenses: License 2.0 (§4.4) and the online licence (§4.4.1)
     "refreshLicenseCode": "licenses.callbacks.refresh_license_code",
     "updateLicenseCodeStatus": "licenses.callbacks.update_license_code_status",

@@ -1,5 +1,5 @@
 """Read-only views of instances for the other apps (licenses, tenants) — they never import
-orders' models directly. Implemented by the orders app; until it lands, nothing is known."""
+orders' models directly."""
 
 from __future__ import annotations
 
@@ -23,4 +23,20 @@ class InstanceSummary:
 
 def instance_summary(instance_id: str) -> InstanceSummary | None:
     """The instance KooGallery knows by `instance_id`, or None if never seen."""
-    return None
+    from .models import Instance
+
+    instance = Instance.objects.filter(instance_id=instance_id).first()
+    if instance is None:
+        return None
+    return InstanceSummary(
+        instance_id=instance.instance_id,
+        status=instance.summary_status,
+        customer_id=instance.customer_id,
+        product_id=instance.product_id,
+        sku_code=instance.sku_code,
+        charging_mode=instance.charging_mode,
+        quantity=instance.quantity,
+        effective_at=instance.effective_at,
+        expires_at=instance.expires_at,
+        is_test=instance.is_test,
+    )

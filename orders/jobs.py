@@ -1,0 +1,174 @@
+"""Provisioning jobs: written with the state change, run by Celery, retried, swept (house style 6).
+
+- `job_add` writes the row in the caller's transaction and enqueues it once that commits. If the
+  broker is down the row simply stays pending: nothing is lost.
+- orders.execution runs a job (the Celery task's body): claim with a lease, work outside any
+  transaction, record the outcome under the instance's row lock; retries with backoff; failed
+  after ORDERS_JOB_MAX_ATTEMPTS.
+- `jobs_sweep` (periodic) re-enqueues jobs that never started, whose retry is due, or whose lease
+  expired because the worker running them died. Claiming is atomic, so a duplicate message is a
+  no-op, and every provisioner operation is idempotent, so a job run twice applies once.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
+
+from config.celery import enqueue_on_commit, send_now
+
+from .models import Instance, Job, OrderNotification, Provisioning, Status
+
+logger = logging.getLogger(__name__)
+
+RETRY_BACKOFF = 5  # seconds, doubled per retry (the task decorator uses the same numbers)
+RETRY_BACKOFF_MAX = 900
+SWEEP_BATCH = 500
+
+
+def setting_seconds(name: str, default: float) -> float:
+    return float(getattr(settings, name, default))
+
+
+def max_attempts() -> int:
+    return int(setting_seconds("ORDERS_JOB_MAX_ATTEMPTS", 10))
+
+
+def backoff_bound(retries: int) -> int:
+    """The longest countdown Celery's retry_backoff can pick for this retry (jitter picks below)."""
+    return min(RETRY_BACKOFF_MAX, RETRY_BACKOFF * 2**retries)
+
+
+def grace() -> timedelta:
+    return timedelta(seconds=setting_seconds("ORDERS_JOB_SWEEP_GRACE_SECONDS", 30))
+
+
+# --- writing jobs (inside the caller's transaction) ----------------------------------------------
+
+
+def enqueue(job_id: int) -> None:
+    from .tasks import run_job
+
+    enqueue_on_commit(run_job, job_id)
+
+
+def job_add(
+    instance: Instance | None,
+    kind: str,
+    *,
+    actor: str,
+    delivery_id=None,
+    order_id: str = "",
+    order_line_id: str = "",
+    fetch_order: bool = False,
+    notification: OrderNotification | None = None,
+    is_test: bool | None = None,
+) -> Job:
+    job = Job.objects.create(
+        instance=instance,
+        notification=notification,
+        kind=kind,
+        order_id=order_id,
+        order_line_id=order_line_id,
+        fetch_order=fetch_order,
+        is_test=instance.is_test if instance is not None else bool(is_test),
+        next_run_at=timezone.now() + grace(),
+        delivery_id=delivery_id,
+        actor=actor[:160],
+    )
+    enqueue(job.pk)
+    return job
+
+
+def cancel_unstarted(instance: Instance) -> int:
+    """A release supersedes the instance's queued work. Running jobs finish; the release follows."""
+    return Job.objects.filter(instance=instance, state__in=(Job.State.PENDING, Job.State.RETRY)).update(
+        state=Job.State.CANCELLED, finished_at=timezone.now(), lease_until=None
+    )
+
+
+def provision_attempted(instance: Instance) -> bool:
+    """Did a provisioner ever act (or start to act) for this instance?"""
+    return instance.provisioned_at is not None or instance.jobs.filter(kind=Job.Kind.PROVISION, attempts__gt=0).exists()
+
+
+def rearm_failed(instance: Instance, *, actor: str, delivery_id=None) -> int:
+    """Queue the instance's failed work again (operator retry, repeated newInstance).
+
+    Failed jobs are not re-run in place: a freeze that failed before a later unfreeze succeeded
+    must not run after it. Each failed job is closed as superseded and the work is queued anew at
+    the end of the line, as what the instance needs *now*: provisioning if it never got
+    provisioned, a freeze or unfreeze matching its current status, and renewals and upgrades
+    (which apply the current expiry and spec) as they were. Returns the number of jobs queued.
+    """
+    failed = list(instance.jobs.filter(state=Job.State.FAILED).order_by("pk"))
+    if not failed:
+        return 0
+    Job.objects.filter(pk__in=[job.pk for job in failed]).update(state=Job.State.CANCELLED)
+    wanted: list[Job] = []
+    if instance.status == Status.RELEASED:
+        if provision_attempted(instance):
+            wanted.append(Job(kind=Job.Kind.RELEASE))
+    elif instance.provisioned_at is None or any(job.kind == Job.Kind.PROVISION for job in failed):
+        wanted.append(Job(kind=Job.Kind.PROVISION))
+    for job in failed:
+        if instance.status == Status.RELEASED:
+            break
+        if job.kind in (Job.Kind.RENEW, Job.Kind.UPGRADE):
+            wanted.append(job)
+        elif job.kind in (Job.Kind.FREEZE, Job.Kind.UNFREEZE):
+            wanted.append(Job(kind=Job.Kind.FREEZE if instance.status == Status.FROZEN else Job.Kind.UNFREEZE))
+    queued, seen = 0, set()
+    for job in wanted:
+        key = (job.kind, job.order_id, job.order_line_id)
+        if key in seen:
+            continue
+        seen.add(key)
+        job_add(
+            instance,
+            job.kind,
+            actor=actor,
+            delivery_id=delivery_id,
+            order_id=job.order_id,
+            order_line_id=job.order_line_id,
+            fetch_order=job.fetch_order,
+        )
+        queued += 1
+    return queued
+
+
+def provisioning_state_of(instance: Instance) -> str:
+    states = set(instance.jobs.filter(state__in=(*Job.OPEN, Job.State.FAILED)).values_list("state", flat=True))
+    if states & set(Job.OPEN):
+        return Provisioning.PENDING
+    return Provisioning.FAILED if Job.State.FAILED in states else Provisioning.READY
+
+
+# --- the sweep -----------------------------------------------------------------------------------
+
+
+def jobs_sweep() -> int:
+    """Re-enqueue jobs that never started, whose retry is due, or whose lease expired."""
+    now = timezone.now()
+    due = list(
+        Job.objects.filter(
+            Q(state__in=(Job.State.PENDING, Job.State.RETRY), next_run_at__lte=now)
+            | Q(state=Job.State.RUNNING, lease_until__lte=now)
+        )
+        .order_by("pk")
+        .values_list("pk", flat=True)[:SWEEP_BATCH]
+    )
+    from .tasks import run_job
+
+    sent = [job_id for job_id in due if send_now(run_job, job_id)]
+    if sent:
+        # Not again before another grace period: a backlog is not multiplied in the queue.
+        Job.objects.filter(pk__in=sent, state__in=(Job.State.PENDING, Job.State.RETRY)).update(
+            next_run_at=timezone.now() + grace()
+        )
+        logger.info("orders.jobs_swept count=%d", len(sent))
+    return len(sent)

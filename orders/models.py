@@ -1,0 +1,319 @@
+"""Orders and instances: what KooGallery sold, what we provisioned, and every step in between.
+
+An `Instance` is one purchased SaaS resource (one V2 order line, or one V1 order + productId). Its
+lifecycle `status` (active → frozen → released) is what KooGallery told us; its
+`provisioning_state` (pending / ready / failed) says whether the provisioner has caught up. Both
+change only through `orders.states.transition`, which appends a `Transition` row. Slow work is a
+`Job` row written in the same transaction and run by Celery (orders.jobs).
+
+Idempotency lives in the unique constraints below (koogallery-protocol.md §5.1).
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+
+
+class ChargingMode(models.TextChoices):
+    """KooGallery's words (Query Order, §7.1); V1's numbers are mapped onto them (§4.2.1)."""
+
+    PERIOD = "PERIOD", "periodic (包周期)"
+    ONE_TIME = "ONE_TIME", "one-time (按次)"
+    ON_DEMAND = "ON_DEMAND", "pay-per-use (按需)"
+    ON_DEMAND_PKG = "ON_DEMAND_PKG", "pay-per-use package (按需套餐包)"
+
+
+class Status(models.TextChoices):
+    ACTIVE = "active", "active"
+    FROZEN = "frozen", "frozen (data kept)"
+    RELEASED = "released", "released"
+
+
+class Provisioning(models.TextChoices):
+    PENDING = "pending", "pending (work queued)"
+    READY = "ready", "ready (provisioner in sync)"
+    FAILED = "failed", "failed (operator attention)"
+
+
+class Instance(models.Model):
+    instance_id = models.CharField(max_length=64, unique=True, help_text="our id, answered to KooGallery")
+    generation = models.PositiveSmallIntegerField(choices=[(1, "V1"), (2, "V2")])
+    order_id = models.CharField(max_length=255, db_index=True, help_text="the purchase order")
+    order_line_id = models.CharField(max_length=255, blank=True, default="", help_text="V2 only")
+    purchase_product_id = models.CharField(
+        max_length=255, blank=True, default="", help_text="V1: the productId bought (the key; product_id may change)"
+    )
+    business_id = models.CharField(max_length=255, blank=True, help_text="businessId of the first call")
+
+    customer_id = models.CharField(max_length=255, blank=True, db_index=True)
+    customer_name = models.CharField(max_length=255, blank=True)
+    user_id = models.CharField(max_length=255, blank=True, help_text="IAM sub-user (V1)")
+    user_name = models.CharField(max_length=255, blank=True, help_text="IAM sub-user (V1)")
+    mobile_phone = models.CharField(max_length=255, blank=True, help_text="decrypted (V1)")
+    email = models.CharField(max_length=255, blank=True, help_text="decrypted (V1)")
+
+    product_id = models.CharField(max_length=255, blank=True)
+    sku_code = models.CharField(max_length=255, blank=True)
+    product_name = models.CharField(max_length=255, blank=True)
+    charging_mode = models.CharField(max_length=16, blank=True, choices=ChargingMode.choices, db_index=True)
+    period_type = models.CharField(max_length=16, blank=True)
+    period_number = models.IntegerField(null=True, blank=True)
+    order_amount = models.DecimalField(max_digits=24, decimal_places=4, null=True, blank=True)
+    provision_type = models.CharField(max_length=32, blank=True, help_text="stored raw (U25)")
+    quantity = models.IntegerField(null=True, blank=True, help_text="linear attribute: amount / linearValue")
+    disk_size = models.IntegerField(null=True, blank=True)
+    band_width = models.IntegerField(null=True, blank=True)
+    saas_extend_params = models.JSONField(default=list, blank=True, help_text="decoded saasExtendParams")
+    related_instance_id = models.CharField(max_length=64, blank=True, help_text="package → pay-per-use instance")
+
+    effective_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    is_trial = models.BooleanField(default=False)
+    is_test = models.BooleanField(default=False, db_index=True, help_text="testFlag=1: debug and dial tests")
+
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE, db_index=True)
+    frozen_reason = models.CharField(max_length=16, blank=True, help_text="expired / marketplace / operator")
+    provisioning_state = models.CharField(
+        max_length=16, choices=Provisioning.choices, default=Provisioning.PENDING, db_index=True
+    )
+    provisioned_at = models.DateTimeField(null=True, blank=True, help_text="first provisioning finished")
+    failure_code = models.CharField(max_length=8, blank=True, help_text="answered by queryInstance once failed")
+    failure_reason = models.TextField(blank=True)
+
+    # appInfo (§4.1.2): kept so it can be served again on every query.
+    front_end_url = models.CharField(max_length=512, blank=True)
+    admin_url = models.CharField(max_length=512, blank=True)
+    app_user_name = models.CharField(max_length=128, blank=True)
+    app_password = models.CharField(max_length=128, blank=True)
+    app_memo = models.CharField(max_length=1024, blank=True)
+
+    # Pay-per-use running total for queryInstance usageInfo (§4.1.2, §5.7).
+    usage_value = models.DecimalField(max_digits=16, decimal_places=4, null=True, blank=True)
+    usage_at = models.DateTimeField(null=True, blank=True)
+
+    request_params = models.JSONField(default=dict, blank=True, help_text="the first call's fields")
+    query_order = models.JSONField(null=True, blank=True, help_text="raw Query Order answer (V2)")
+    query_order_at = models.DateTimeField(null=True, blank=True)
+    query_order_error = models.TextField(blank=True)
+
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    released_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            # §5.1: V2 newInstance is keyed by order line; V1 by order + product (pay-per-use
+            # creates one instance per productId, and the pair works for every V1 order).
+            models.UniqueConstraint(
+                fields=["order_id", "order_line_id"], condition=Q(generation=2), name="instance_once_per_v2_line"
+            ),
+            # product_id follows upgrades and trial conversions; the key keeps the productId bought.
+            models.UniqueConstraint(
+                fields=["order_id", "purchase_product_id"],
+                condition=Q(generation=1),
+                name="instance_once_per_v1_product",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.instance_id
+
+    @property
+    def summary_status(self) -> str:
+        """provisioning | active | frozen | released | failed (orders.selectors.InstanceSummary)."""
+        if self.status == Status.RELEASED:
+            return "released"
+        if self.provisioned_at is None:
+            return "failed" if self.provisioning_state == Provisioning.FAILED else "provisioning"
+        return self.status
+
+
+class InstanceOrder(models.Model):
+    """Every KooGallery order seen for an instance, once per (order, order line, kind)."""
+
+    class Kind(models.TextChoices):
+        PURCHASE = "purchase"
+        RENEWAL = "renewal"
+        TRIAL_TO_FORMAL = "trial_to_formal", "trial to formal"
+        UNSUBSCRIBE_RENEWAL = "unsubscribe_renewal", "renewal period refunded"
+        RENEWAL_CHANGE = "renewal_change", "renewal with a spec change"
+        UPGRADE = "upgrade"
+        UNSUBSCRIBE = "unsubscribe"
+        OTHER = "other", "other (unknown scene)"
+
+    instance = models.ForeignKey(Instance, on_delete=models.CASCADE, related_name="orders")
+    kind = models.CharField(max_length=24, choices=Kind.choices)
+    scene = models.CharField(max_length=64, blank=True, help_text="as received (V2 refreshInstance)")
+    order_id = models.CharField(max_length=255, db_index=True)
+    order_line_id = models.CharField(max_length=255, blank=True, default="")
+    product_id = models.CharField(max_length=255, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True, help_text="expiry this order set")
+    amount = models.DecimalField(max_digits=24, decimal_places=4, null=True, blank=True)
+    params = models.JSONField(default=dict, blank=True, help_text="the call's fields")
+    query_order = models.JSONField(null=True, blank=True)
+    query_order_at = models.DateTimeField(null=True, blank=True)
+    delivery_id = models.UUIDField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["instance", "order_id", "order_line_id", "kind"], name="instance_order_once_per_kind"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.order_id}"
+
+
+class Transition(models.Model):
+    """Append-only log of an instance's state changes and lifecycle events (house style 5)."""
+
+    instance = models.ForeignKey(Instance, on_delete=models.CASCADE, related_name="transitions")
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    event = models.CharField(max_length=32)
+    from_status = models.CharField(max_length=16, blank=True)
+    to_status = models.CharField(max_length=16, blank=True)
+    from_provisioning = models.CharField(max_length=16, blank=True)
+    to_provisioning = models.CharField(max_length=16, blank=True)
+    reason = models.CharField(max_length=500, blank=True)
+    delivery_id = models.UUIDField(null=True, blank=True, db_index=True)
+    actor = models.CharField(max_length=160, help_text="marketplace, operator:<username> or system")
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.event}: {self.from_status or '∅'} → {self.to_status}"
+
+
+class Job(models.Model):
+    """Slow work for the provisioner or the open API, run by Celery (orders.jobs)."""
+
+    class Kind(models.TextChoices):
+        PROVISION = "provision"
+        RENEW = "renew"
+        FREEZE = "freeze"
+        UNFREEZE = "unfreeze"
+        UPGRADE = "upgrade"
+        RELEASE = "release"
+        FETCH_ORDER = "fetch_order", "fetch order (orderNotify)"
+
+    class State(models.TextChoices):
+        PENDING = "pending"
+        RUNNING = "running"
+        RETRY = "retry", "waiting to retry"
+        DONE = "done"
+        FAILED = "failed", "failed (out of retries)"
+        CANCELLED = "cancelled", "cancelled (superseded)"
+
+    instance = models.ForeignKey(Instance, on_delete=models.CASCADE, null=True, blank=True, related_name="jobs")
+    notification = models.ForeignKey(
+        "OrderNotification", on_delete=models.CASCADE, null=True, blank=True, related_name="jobs"
+    )
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
+    order_id = models.CharField(max_length=255, blank=True, help_text="order to fetch with Query Order")
+    order_line_id = models.CharField(max_length=255, blank=True)
+    fetch_order = models.BooleanField(default=False)
+    is_test = models.BooleanField(default=False)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    result_code = models.CharField(max_length=8, blank=True, help_text="KooGallery code of a final failure")
+    next_run_at = models.DateTimeField(help_text="when the sweep may (re-)enqueue it")
+    lease_until = models.DateTimeField(null=True, blank=True, help_text="a running job's lease")
+    delivery_id = models.UUIDField(null=True, blank=True)
+    actor = models.CharField(max_length=160, default="marketplace")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    OPEN = (State.PENDING, State.RUNNING, State.RETRY)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [
+            models.Index(fields=["state", "next_run_at"], name="job_state_due"),
+            models.Index(fields=["instance", "state"], name="job_instance_state"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} #{self.pk} ({self.state})"
+
+
+class Alert(models.Model):
+    """Something an operator must look at (U38): one open row per (kind, instance id), counted."""
+
+    class Kind(models.TextChoices):
+        UNKNOWN_INSTANCE = "unknown_instance", "call for a never-seen instance"
+        RELEASED_INSTANCE = "released_instance", "change to a released instance"
+        JOB_FAILED = "job_failed", "job out of retries"
+        NEW_FOR_RELEASED = "new_for_released", "newInstance repeated after release"
+
+    kind = models.CharField(max_length=24, choices=Kind.choices)
+    instance = models.ForeignKey(Instance, on_delete=models.CASCADE, null=True, blank=True, related_name="alerts")
+    instance_ref = models.CharField(max_length=255, help_text="the instance id named by the call")
+    message = models.CharField(max_length=1000)
+    delivery_id = models.UUIDField(null=True, blank=True, help_text="the latest call that raised it")
+    count = models.PositiveIntegerField(default=1)
+    first_seen_at = models.DateTimeField(auto_now_add=True)
+    last_seen_at = models.DateTimeField(auto_now=True, db_index=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.CharField(max_length=160, blank=True)
+
+    class Meta:
+        ordering = ["-last_seen_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["kind", "instance_ref"], condition=Q(resolved_at__isnull=True), name="alert_open_once"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.instance_ref}"
+
+
+class OrderNotification(models.Model):
+    """orderNotify (§4.1.8), once per (orderId, orderLineId); details fetched in the background."""
+
+    order_id = models.CharField(max_length=255)
+    order_line_id = models.CharField(max_length=255)
+    is_test = models.BooleanField(default=False)
+    count = models.PositiveIntegerField(default=1)
+    delivery_id = models.UUIDField(null=True, blank=True, help_text="the latest notification")
+    query_order = models.JSONField(null=True, blank=True)
+    query_order_at = models.DateTimeField(null=True, blank=True)
+    query_order_error = models.TextField(blank=True)
+    first_received_at = models.DateTimeField(auto_now_add=True)
+    last_received_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-last_received_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["order_id", "order_line_id"], name="order_notification_once_per_line")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.order_id} / {self.order_line_id}"
+
+
+class DemoWorkspace(models.Model):
+    """What the built-in demo provisioner creates: a workspace with an admin account."""
+
+    instance_id = models.CharField(max_length=64, unique=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    admin_user = models.CharField(max_length=128)
+    admin_password = models.CharField(max_length=128)
+    front_end_url = models.CharField(max_length=512)
+    plan = models.CharField(max_length=255, blank=True, help_text="productId / skuCode")
+    seats = models.IntegerField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    is_test = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"workspace {self.instance_id}"

@@ -1,0 +1,30 @@
+"""Celery tasks of the orders app: they take ids and call orders.jobs (house style 6)."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from . import execution, jobs
+
+
+@shared_task(
+    name="orders.run_job",
+    bind=True,
+    autoretry_for=(execution.RetryJob,),
+    retry_backoff=jobs.RETRY_BACKOFF,
+    retry_backoff_max=jobs.RETRY_BACKOFF_MAX,
+    retry_jitter=True,
+    # A backstop: the job's own budget (ORDERS_JOB_MAX_ATTEMPTS, counted in the database across
+    # sweeps and worker restarts) marks it failed first.
+    max_retries=50,
+    acks_late=True,
+    ignore_result=True,
+)
+def run_job(self, job_id: int) -> str:
+    return execution.job_run(job_id, retries=self.request.retries)
+
+
+@shared_task(name="orders.sweep_jobs", ignore_result=True)
+def sweep_jobs() -> int:
+    """Periodic: re-enqueue jobs that never started, whose retry is due or whose lease expired."""
+    return jobs.jobs_sweep()

@@ -1,0 +1,72 @@
+"""Stand-ins for an ISV's own provisioner (selected with ISV_PROVISIONER=<dotted path>): the
+outside system the service talks to, not a part of the service."""
+
+from orders.provisioners import AppInfo, ProvisionerError, ProvisionRefused, Verdict
+from orders.provisioners.demo import DemoProvisioner
+
+CALLS: list[tuple[str, str]] = []
+
+
+class Recording(DemoProvisioner):
+    """The demo provisioner, remembering each operation it was asked for."""
+
+    name = "recording"
+
+    def provision(self, spec):
+        CALLS.append(("provision", spec.instance_id))
+        return super().provision(spec)
+
+    def renew(self, spec):
+        CALLS.append(("renew", spec.instance_id))
+        super().renew(spec)
+
+    def freeze(self, spec):
+        CALLS.append(("freeze", spec.instance_id))
+        super().freeze(spec)
+
+    def unfreeze(self, spec):
+        CALLS.append(("unfreeze", spec.instance_id))
+        super().unfreeze(spec)
+
+    def upgrade(self, spec):
+        CALLS.append(("upgrade", spec.instance_id))
+        return super().upgrade(spec)
+
+    def release(self, spec):
+        CALLS.append(("release", spec.instance_id))
+        super().release(spec)
+
+    def check_change(self, spec, change):
+        CALLS.append(("check_change", spec.instance_id))
+        if change.sku_code == "sku-tiny":
+            return Verdict(False, "current usage does not fit sku-tiny")
+        return Verdict(True)
+
+
+class SoldOut(DemoProvisioner):
+    def provision(self, spec):
+        raise ProvisionRefused("no capacity left", code="000106")
+
+
+class Down(DemoProvisioner):
+    def provision(self, spec):
+        raise ProvisionerError("backend unreachable")
+
+    def check_change(self, spec, change):
+        raise ProvisionerError("backend unreachable")
+
+
+class OwnCredentials(DemoProvisioner):
+    def provision(self, spec):
+        super().provision(spec)
+        return AppInfo(admin_url="https://isv.example.com/admin", user_name="owner", password="Own-Pa55word!")
+
+
+class TooLongUserName(DemoProvisioner):
+    def provision(self, spec):
+        return AppInfo(user_name="u" * 80)
+
+
+class FreezeFails(DemoProvisioner):
+    def freeze(self, spec):
+        raise ProvisionRefused("freezing is broken today")

@@ -1,0 +1,159 @@
+"""The operators' console for instances, jobs and alerts (house style 10)."""
+
+import pytest
+from django.contrib.auth.models import Permission, User
+from django.urls import reverse
+
+from marketplace_isv.simulator.client import new_order_id
+from orders.models import Alert, Instance, Job, Transition
+from tests.orders.conftest import created_v2
+
+pytestmark = pytest.mark.django_db
+
+CHANGELIST = "admin:orders_instance_changelist"
+
+
+@pytest.fixture
+def instances(koogallery, settings, fake_openapi):
+    order_id = new_order_id()
+    fake_openapi.add_order(order_id, charging_mode="ON_DEMAND", period_type=None, period_number=None)
+    active = created_v2(koogallery, test=False, order_id=order_id, line_id=f"{order_id}-000001")
+    frozen = created_v2(koogallery, test=True)
+    koogallery.v2("updateInstanceStatus", {"instanceId": frozen.instance_id, "status": "FREEZE"})
+    settings.ISV_PROVISIONER = "tests.orders.provisioners.SoldOut"
+    failed = created_v2(koogallery, test=False)
+    settings.ISV_PROVISIONER = "demo"
+    return {"active": active, "frozen": frozen, "failed": failed}
+
+
+def listed(response) -> set[str]:
+    return {row.instance_id for row in response.context["cl"].result_list}
+
+
+def test_the_changelist_shows_every_instance(admin_client, instances):
+    response = admin_client.get(reverse(CHANGELIST))
+    assert response.status_code == 200
+    assert listed(response) == {i.instance_id for i in instances.values()}
+
+
+@pytest.mark.parametrize(
+    "query,expected",
+    [
+        ("status__exact=frozen", {"frozen"}),
+        ("provisioning_state__exact=failed", {"failed"}),
+        ("is_test__exact=1", {"frozen"}),
+        ("charging_mode__exact=PERIOD", {"frozen", "failed"}),
+        ("charging_mode__exact=ON_DEMAND", {"active"}),
+        ("alert=open", {"failed"}),
+        ("alert=none", {"active", "frozen"}),
+    ],
+)
+def test_filters(admin_client, instances, query, expected):
+    response = admin_client.get(reverse(CHANGELIST) + "?" + query)
+    assert response.status_code == 200
+    assert listed(response) == {instances[name].instance_id for name in expected}
+
+
+def test_search_by_instance_order_renewal_order_and_customer(admin_client, instances, koogallery):
+    active = instances["active"]
+    renewal = new_order_id()
+    koogallery.v2(
+        "refreshInstance",
+        {
+            "instanceId": active.instance_id,
+            "scene": "RENEWAL",
+            "orderId": renewal,
+            "orderLineId": f"{renewal}-000001",
+            "expireTime": "20301231000000",
+        },
+        test=False,
+    )
+    for term in (active.instance_id, active.order_id, renewal):
+        assert listed(admin_client.get(reverse(CHANGELIST), {"q": term})) == {active.instance_id}
+    assert len(listed(admin_client.get(reverse(CHANGELIST), {"q": "68cbc86abc2018ab880d92f36422fa0e"}))) == 3
+
+
+def test_the_detail_page_shows_orders_transitions_jobs_and_deliveries_but_no_password(admin_client, instances):
+    instance = Instance.objects.get(pk=instances["frozen"].pk)
+    response = admin_client.get(reverse("admin:orders_instance_change", args=[instance.pk]))
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert instance.order_id in html  # the purchase order
+    assert "freeze_done" in html and "provisioned" in html  # the transition log
+    assert "provision" in html and "done" in html  # the jobs
+    assert "updateInstanceStatus" in html and "newInstance" in html  # the deliveries
+    assert reverse("admin:marketplace_isv_delivery_changelist") in html
+    assert instance.app_password not in html
+    assert "••••••••" in html
+
+
+def action(admin_client, name, instance, run_on_commit):
+    with run_on_commit():
+        return admin_client.post(reverse(CHANGELIST), {"action": name, "_selected_action": [instance.pk]}, follow=True)
+
+
+def test_operators_freeze_and_unfreeze_through_the_same_service(admin_client, instances, run_on_commit):
+    instance = instances["active"]
+    assert action(admin_client, "freeze_as_operator", instance, run_on_commit).status_code == 200
+    instance.refresh_from_db()
+    assert (instance.status, instance.frozen_reason) == ("frozen", "operator")
+    row = Transition.objects.filter(instance=instance, event="freeze").get()
+    assert row.actor == "operator:admin"
+    assert Job.objects.filter(instance=instance, kind="freeze").get().state == "done"
+    action(admin_client, "unfreeze_as_operator", instance, run_on_commit)
+    instance.refresh_from_db()
+    assert instance.status == "active"
+    assert Transition.objects.filter(instance=instance, event="unfreeze").get().actor == "operator:admin"
+
+
+def test_operators_retry_a_failed_provisioning(admin_client, instances, run_on_commit):
+    instance = instances["failed"]
+    response = action(admin_client, "retry_provisioning", instance, run_on_commit)
+    assert "queued for provisioning again" in response.content.decode()
+    instance.refresh_from_db()
+    assert (instance.provisioning_state, instance.summary_status) == ("ready", "active")
+    assert Transition.objects.filter(instance=instance, event="retry", actor="operator:admin").exists()
+
+
+def test_the_job_list_filters_and_retries(admin_client, instances, run_on_commit):
+    url = reverse("admin:orders_job_changelist")
+    response = admin_client.get(url, {"state__exact": "failed"})
+    assert [job.instance.instance_id for job in response.context["cl"].result_list] == [instances["failed"].instance_id]
+    assert admin_client.get(url, {"q": instances["active"].instance_id}).status_code == 200
+    failed_job = Job.objects.get(state="failed")
+    with run_on_commit():
+        admin_client.post(url, {"action": "retry_failed", "_selected_action": [failed_job.pk]})
+    failed_job.refresh_from_db()
+    assert failed_job.state == "cancelled"  # superseded by a new provisioning job, which succeeded
+    assert Job.objects.filter(instance=failed_job.instance, kind="provision").last().state == "done"
+    detail = admin_client.get(reverse("admin:orders_job_change", args=[failed_job.pk]))
+    assert detail.status_code == 200
+
+
+def test_alerts_are_listed_and_resolved(admin_client, instances):
+    url = reverse("admin:orders_alert_changelist")
+    alert = Alert.objects.get()
+    assert admin_client.get(url, {"open": "yes"}).context["cl"].result_list[0] == alert
+    admin_client.post(url, {"action": "resolve", "_selected_action": [alert.pk]})
+    alert.refresh_from_db()
+    assert alert.resolved_by == "operator:admin" and alert.resolved_at is not None
+    assert list(admin_client.get(url, {"open": "yes"}).context["cl"].result_list) == []
+
+
+def test_notifications_and_demo_workspaces_are_listed(admin_client, koogallery, instances):
+    koogallery.v2("orderNotify", {"orderId": "CSN1", "orderLineId": "CSN1-000001"})
+    assert admin_client.get(reverse("admin:orders_ordernotification_changelist")).status_code == 200
+    response = admin_client.get(reverse("admin:orders_demoworkspace_changelist"))
+    assert response.status_code == 200
+    assert instances["active"].app_password not in response.content.decode()
+
+
+def test_a_view_only_operator_gets_no_actions(client, instances):
+    user = User.objects.create_user("viewer", password="pw", is_staff=True)
+    user.user_permissions.add(Permission.objects.get(codename="view_instance"))
+    client.force_login(user)
+    response = client.get(reverse(CHANGELIST))
+    assert response.status_code == 200
+    assert "freeze_as_operator" not in response.content.decode()
+    client.post(reverse(CHANGELIST), {"action": "freeze_as_operator", "_selected_action": [instances["active"].pk]})
+    assert Instance.objects.get(pk=instances["active"].pk).status == "active"
