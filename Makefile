@@ -27,6 +27,8 @@ run: venv
 	$(PY) manage.py migrate --noinput
 	@if [ -n "$$DJANGO_SUPERUSER_USERNAME" ]; then $(PY) manage.py createsuperuser --noinput 2>/dev/null || true; fi
 	@rm -rf var/prometheus && mkdir -p var/prometheus
+	@# One random secret key for the whole run, shared by every worker (sessions stay valid across them).
+	DJANGO_SECRET_KEY="$${DJANGO_SECRET_KEY:-$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(48))')}" \
 	PORT=$(PORT) PROMETHEUS_MULTIPROC_DIR=var/prometheus $(VENV)/bin/gunicorn -c config/gunicorn.py config.wsgi:application
 
 ## Run every test against real PostgreSQL, Redis and a Celery worker (started where missing).

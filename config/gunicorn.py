@@ -14,9 +14,12 @@ threads = int(os.environ.get("GUNICORN_THREADS", "1"))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 graceful_timeout = 20
 keepalive = 5
-# V1 queryInstance with 100 ids makes request lines of ~8 KB (§4.0).
-limit_request_line = 8190
-limit_request_field_size = 8190
+# V1 queryInstance with 100 ids makes request lines of ~8 KB (§4.0); gunicorn answers anything
+# over its limits with an HTML error page, which KooGallery counts as a failed call. No limit on
+# the request line (0), generous header limits; the proxy in front bounds what reaches us.
+limit_request_line = 0
+limit_request_field_size = 32768
+limit_request_fields = 200
 accesslog = "-" if os.environ.get("GUNICORN_ACCESS_LOG", "1") == "1" else None
 # Secrets travel in V1 query strings (authToken) — log the path only, never the query.
 access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms'

@@ -25,7 +25,8 @@ def _enc(value: str) -> str:
 
 
 def canonical_uri(path: str) -> str:
-    segments = [_enc(unquote(segment)) for segment in path.split("/")]
+    """Percent-decode the path, split it on "/", RFC 3986-encode each segment (§7.3)."""
+    segments = [_enc(segment) for segment in unquote(path).split("/")]
     uri = "/".join(segments)
     return uri if uri.endswith("/") else uri + "/"
 

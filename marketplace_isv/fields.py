@@ -9,11 +9,15 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from .envelope import ParamError
+
+_INTEGER = re.compile(r"^[+-]?\d{1,18}(?:\.0+)?$")
+_DECIMAL = re.compile(r"^[+-]?\d{1,20}(?:\.\d{1,10})?$")  # BigDecimal(20), up to 3 decimals documented
 
 
 def _text(value: Any) -> str | None:
@@ -48,22 +52,19 @@ def integer(payload: dict[str, Any], name: str, *, required: bool = False) -> in
         if required:
             raise ParamError(f"{name} is required")
         return None
-    try:
-        return int(value)
-    except ValueError:
-        try:
-            as_decimal = Decimal(value)
-        except InvalidOperation:
-            raise ParamError(f"{name} is not an integer") from None
-        if as_decimal != as_decimal.to_integral_value():
-            raise ParamError(f"{name} is not an integer") from None
-        return int(as_decimal)
+    # Plain digits only (an optional ".0" tail): exponents, NaN and Infinity are refused before any
+    # conversion — int(Decimal("1e1000000")) alone would outlast KooGallery's deadline.
+    if not _INTEGER.match(value):
+        raise ParamError(f"{name} is not an integer")
+    return int(value.split(".")[0])
 
 
 def decimal(payload: dict[str, Any], name: str) -> Decimal | None:
     value = _text(payload.get(name))
     if not value:
         return None
+    if not _DECIMAL.match(value):
+        raise ParamError(f"{name} is not a number")
     try:
         return Decimal(value)
     except InvalidOperation:

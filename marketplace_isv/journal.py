@@ -11,16 +11,16 @@ import contextlib
 import json
 import logging
 import os
-import re
 import threading
 import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from urllib.parse import unquote
 
 from django.conf import settings
-from django.db import connection
+from django.db import OperationalError, connection
 from django.utils import timezone
 
 from .envelope import Result
@@ -31,7 +31,10 @@ from .schemes import Caller
 logger = logging.getLogger(__name__)
 
 REDACTED = "[redacted]"
-_SECRET_QUERY = re.compile(r"(^|&)(authToken|signature)=[^&]*")
+SECRET_PARAMS = {"authToken", "signature"}
+SECRET_ANSWER_MEMBERS = ("password",)  # appInfo.password: the buyer's initial admin password
+UNVERIFIED_BODY_LIMIT = 64 * 1024  # what is kept of a body nobody authenticated
+MAX_INT = 2**31 - 1
 KEPT_HEADERS = (
     "content-type",
     "content-length",
@@ -55,8 +58,42 @@ def uuid7() -> uuid.UUID:
     return uuid.UUID(int=value)
 
 
+def clean(text: str) -> str:
+    """Text the database can store: no NUL, no lone surrogates (from hostile input)."""
+    if "\x00" in text:
+        text = text.replace("\x00", "\ufffd")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", errors="replace").decode("utf-8")
+    return text
+
+
 def redact_query(raw_query: str) -> str:
-    return _SECRET_QUERY.sub(lambda m: f"{m.group(1)}{m.group(2)}={REDACTED}", raw_query)
+    """Secret parameters replaced, recognised however their names are percent-encoded."""
+    pieces = raw_query.split("&")
+    for i, piece in enumerate(pieces):
+        name, sep, _ = piece.partition("=")
+        if sep and unquote(name) in SECRET_PARAMS:
+            pieces[i] = f"{name}={REDACTED}"
+    return "&".join(pieces)
+
+
+def redact_answer(body: bytes) -> str:
+    """Our answer as journaled: secret members (the initial password of appInfo) redacted."""
+    text = body.decode("ascii", errors="replace")
+    if not any(f'"{member}"' in text for member in SECRET_ANSWER_MEMBERS):
+        return text
+    data = json.loads(text)
+
+    def walk(value):
+        if isinstance(value, dict):
+            return {k: (REDACTED if k in SECRET_ANSWER_MEMBERS else walk(v)) for k, v in value.items()}
+        if isinstance(value, list):
+            return [walk(v) for v in value]
+        return value
+
+    return json.dumps(walk(data), separators=(",", ":"))
 
 
 def redact_headers(headers: dict[str, str]) -> dict[str, str]:
@@ -110,32 +147,35 @@ class Draft:
         """The journal row, column by column, ready for the database driver."""
         f = self.fields
         caller = self.caller
+        if self.body_omitted:
+            body = ""
+        else:
+            kept = self.body if caller is not None else self.body[:UNVERIFIED_BODY_LIMIT]
+            body = clean(kept.decode("utf-8", errors="replace"))
         return {
             "id": str(self.id),
             "received_at": self.received_at,
             "scheme": self.scheme,
             "method": self.method[:8],
-            "path": self.path[:512],
-            "activity": (self.activity or _text(f.get("activity"), 64))[:64],
-            "raw_query": redact_query(self.raw_query),
-            "raw_headers": json.dumps(redact_headers(self.headers)),
-            "raw_body": ""
-            if self.body_omitted
-            else self.body.decode("utf-8", errors="replace").replace("\x00", "\ufffd"),
-            "body_bytes": self.body_bytes,
+            "path": clean(self.path[:512]),
+            "activity": clean((self.activity or _text(f.get("activity"), 64))[:64]),
+            "raw_query": clean(redact_query(self.raw_query)),
+            "raw_headers": json.dumps(redact_headers(self.headers)),  # ASCII-escaped: always storable
+            "raw_body": body,
+            "body_bytes": min(self.body_bytes, MAX_INT),
             "body_omitted": self.body_omitted,
-            "remote_addr": self.remote_addr[:64],
+            "remote_addr": clean(self.remote_addr[:64]),
             "verified": caller is not None,
             "key_name": caller.key.name if caller else "",
             "auth_variant": caller.variant if caller else "",
             "test_flag": _text(f.get("testFlag")) == "1",
-            "order_id": _text(f.get("orderId")),
-            "instance_id": _text(f.get("instanceId")),
-            "tenant_id": _text(f.get("tenantId")),
+            "order_id": clean(_text(f.get("orderId"))),
+            "instance_id": clean(_text(f.get("instanceId"))),
+            "tenant_id": clean(_text(f.get("tenantId"))),
             "result_code": result.code,
-            "result_msg": result.message,
-            "response_body": response_body.decode("ascii"),
-            "error": error[:2000],
+            "result_msg": clean(result.message),
+            "response_body": redact_answer(response_body),
+            "error": clean(error[:2000]),
             "latency_ms": round(self.elapsed_ms(), 3),
             "actor": self.actor[:150],
             "replay_of_id": str(self.replay_of_id) if self.replay_of_id else None,
@@ -179,7 +219,9 @@ class JournalWriter:
     """
 
     FLUSH_SECONDS = 0.05
-    BATCH = 500
+    BATCH = 500  # wake the thread early once this many rows wait
+    BATCH_ROWS = 2000
+    BATCH_BYTES = 4 * 1024 * 1024
     MAX_PENDING = 20_000
 
     def __init__(self) -> None:
@@ -190,6 +232,7 @@ class JournalWriter:
         self.thread: threading.Thread | None = None
         self.flushing = False
         self.stopping = False
+        self.configured = False
 
     def add(self, values: dict[str, Any]) -> None:
         with self.cond:
@@ -230,17 +273,60 @@ class JournalWriter:
             self.thread.join(timeout)
 
     def _take(self) -> list[dict[str, Any]]:
+        """The next batch: at most BATCH_ROWS rows or about BATCH_BYTES of text."""
         with self.cond:
             if not self.rows:
                 self.cond.wait(self.FLUSH_SECONDS)
-            batch, self.rows = self.rows[: self.BATCH * 4], self.rows[self.BATCH * 4 :]
+            size = count = 0
+            for row in self.rows[: self.BATCH_ROWS]:
+                size += len(row["raw_body"]) + len(row["response_body"]) + len(row["raw_query"]) + 512
+                count += 1
+                if size >= self.BATCH_BYTES:
+                    break
+            batch, self.rows = self.rows[:count], self.rows[count:]
             self.flushing = bool(batch)
             return batch
 
-    def _run(self) -> None:
+    def _insert(self, rows: list[dict[str, Any]]) -> None:
+        with connection.cursor() as cursor:
+            if not self.configured and connection.vendor == "postgresql":
+                cursor.execute("SET synchronous_commit TO OFF")  # rows of calls that changed nothing
+                self.configured = True
+            holders = "(" + ", ".join(["%s"] * len(COLUMNS)) + ")"
+            params = [row[c] for row in rows for c in COLUMNS]
+            cursor.execute(_SQL + ", ".join([holders] * len(rows)), params)
+
+    def _reset_connection(self) -> None:
         from django.db import close_old_connections
 
-        configured = False
+        self.configured = False
+        close_old_connections()
+        with contextlib.suppress(Exception):  # the connection is broken anyway
+            connection.close()
+
+    def _write(self, batch: list[dict[str, Any]]) -> bool:
+        """Insert the batch; False if the database is unreachable (the rows are to be kept).
+        A row the database refuses on its own (it should not happen: values are cleaned) is
+        dropped and logged, so one bad row can never hold up the others."""
+        try:
+            self._insert(batch)
+            return True
+        except Exception as exc:
+            logger.warning("journal.batch_failed rows=%d error=%s", len(batch), type(exc).__name__)
+            self._reset_connection()
+        for row in batch:
+            try:
+                self._insert([row])
+            except OperationalError:
+                self._reset_connection()
+                return False  # unreachable, not this row's fault
+            except Exception as exc:
+                logger.error("journal.row_dropped delivery=%s error=%s", row.get("id"), type(exc).__name__)
+                self.dropped += 1
+                self._reset_connection()
+        return True
+
+    def _run(self) -> None:
         while True:
             batch = self._take()
             if not batch:
@@ -248,27 +334,13 @@ class JournalWriter:
                     connection.close()
                     return
                 continue
-            try:
-                with connection.cursor() as cursor:
-                    if not configured and connection.vendor == "postgresql":
-                        cursor.execute("SET synchronous_commit TO OFF")  # rows of calls that changed nothing
-                        configured = True
-                    holders = "(" + ", ".join(["%s"] * len(COLUMNS)) + ")"
-                    params = [row[c] for row in batch for c in COLUMNS]
-                    cursor.execute(_SQL + ", ".join([holders] * len(batch)), params)
-            except Exception as exc:
-                logger.warning("journal.batch_failed rows=%d error=%s", len(batch), type(exc).__name__)
-                configured = False
-                close_old_connections()
-                with contextlib.suppress(Exception):  # the connection is broken anyway
-                    connection.close()
-                with self.cond:
-                    self.rows[:0] = batch[: max(0, self.MAX_PENDING - len(self.rows))]
-                    self.flushing = False
-                time.sleep(1.0)
-                continue
+            written = self._write(batch)
             with self.cond:
+                if not written:
+                    self.rows[:0] = batch[: max(0, self.MAX_PENDING - len(self.rows))]
                 self.flushing = False
+            if not written:
+                time.sleep(1.0)
 
 
 _writer: JournalWriter | None = None

@@ -14,7 +14,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlsplit
 
 import requests
 from django.conf import settings
@@ -58,19 +58,34 @@ def credentials() -> Credentials:
     return Credentials(ak, sk)
 
 
+MAINLAND = "https://mkt.myhuaweicloud.com"
+
+
 def _bases() -> list[str]:
-    bases = [settings.KOOGALLERY_OPENAPI_URL.rstrip("/")]
+    """The open API host, and the fallback host only for the mainland site (§7: `.cn` serves
+    when `.com` is unreachable); an empty KOOGALLERY_OPENAPI_FALLBACK_URL disables it."""
+    primary = settings.KOOGALLERY_OPENAPI_URL.rstrip("/")
     fallback = (settings.KOOGALLERY_OPENAPI_FALLBACK_URL or "").rstrip("/")
-    if fallback and fallback not in bases:
-        bases.append(fallback)
-    return bases
+    if primary == MAINLAND and fallback and fallback != primary:
+        return [primary, fallback]
+    return [primary]
+
+
+def _unreachable(exc: Exception) -> bool:
+    """A failure to reach the host at all — the only case for the fallback host. A read timeout
+    may mean the call was processed; a certificate failure must never be routed around."""
+    if isinstance(exc, requests.exceptions.SSLError):
+        return False
+    return isinstance(exc, (requests.ConnectTimeout, requests.ConnectionError)) and not isinstance(
+        exc, requests.ReadTimeout
+    )
 
 
 def _send(method: str, path: str, *, params=None, body: bytes = b"", headers=None, sign_apig: bool = True) -> dict:
     params = list(params or [])
     last_error: Exception | None = None
     for base in _bases():
-        url = base + path + (("?" + urlencode(params)) if params else "")
+        url = base + path + (("?" + apig.canonical_query(params)) if params else "")  # sent exactly as signed
         host = urlsplit(base).netloc
         sent_headers = {"Host": host, **(headers or {})}
         if sign_apig:
@@ -89,10 +104,12 @@ def _send(method: str, path: str, *, params=None, body: bytes = b"", headers=Non
                 verify=True,  # Huawei forbids bypassing certificate checks (§7)
                 allow_redirects=False,
             )
-        except (requests.ConnectionError, requests.Timeout) as exc:
+        except requests.RequestException as exc:
             logger.warning("openapi.unreachable host=%s path=%s error=%s", host, path, type(exc).__name__)
             last_error = exc
-            continue  # network-level failure: try the fallback host
+            if _unreachable(exc):
+                continue  # network-level failure: the fallback host, if any
+            break
         return _decode(response, path)
     raise OpenApiError(f"open API unreachable: {type(last_error).__name__}", code="NETWORK", retryable=True)
 

@@ -17,7 +17,7 @@ from typing import Any
 from django.db import DatabaseError, OperationalError, connection, transaction
 
 from . import keys, metrics, nonces, routes
-from .envelope import INTERNAL_ERROR, ProtocolError, Result, render
+from .envelope import INTERNAL_ERROR, AuthError, ProtocolError, Result, render
 from .inbound import Inbound
 from .journal import Draft
 from .schemes import Caller, payload_of
@@ -40,7 +40,6 @@ class Outcome:
     body: bytes
     signature: str
     delivery_id: object = None
-    delivery_id: object = None
 
 
 def _database_connected() -> bool:
@@ -60,7 +59,10 @@ def run(draft: Draft, surface: Surface, inbound: Inbound, caller: Caller) -> Out
     draft.caller = caller
     try:
         if caller.nonce is not None:
-            nonces.claim(caller.scheme, caller.nonce)  # consumed whatever happens next (§2.3)
+            try:
+                nonces.claim(caller.scheme, caller.nonce)  # consumed whatever happens next (§2.3)
+            except AuthError as exc:  # a replay: authentication failed, signed like any such failure (§2.8)
+                return refuse(draft, surface, exc.result(), str(exc))
         payload = payload_of(caller, inbound)
         draft.take_fields(payload)
         handler = _resolve(surface, payload, caller, draft)
@@ -106,7 +108,6 @@ def refuse(draft: Draft, surface: Surface, result: Result, error: str, *, caller
 
 
 def _observed(draft: Draft, outcome: Outcome) -> Outcome:
-    outcome.delivery_id = draft.id
     outcome.delivery_id = draft.id
     metrics.observe_delivery(draft.scheme, draft.activity, outcome.result.code, draft.elapsed_ms())
     return outcome

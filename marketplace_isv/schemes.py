@@ -69,7 +69,7 @@ def sorted_compact(payload: dict[str, Any]) -> bytes:
 
 def parse_epoch_ms(raw: str | None, *, what: str) -> int:
     """A V2 timestamp in ms, or in seconds when below 10^11 (U2)."""
-    if not raw or not raw.isascii() or not raw.isdigit():
+    if not raw or not raw.isascii() or not raw.isdigit() or len(raw) > 19:
         raise AuthError(f"{what} missing or not a decimal integer")
     value = int(raw)
     return value if value >= 10**11 else value * 1000
@@ -96,8 +96,9 @@ def v1_message(pairs: list[tuple[str, str]], *, keep_empty: bool) -> str:
 
 def verify_v1(inbound: Inbound) -> Caller:
     exact = inbound.query_pairs()
-    token = dict(exact).get("authToken")
-    time_stamp = dict(exact).get("timeStamp")
+    first = inbound.query()  # the first occurrence of a repeated parameter, as everywhere else
+    token = first.get("authToken")
+    time_stamp = first.get("timeStamp")
     if not token:
         raise AuthError("authToken missing")
     if not time_stamp:
@@ -166,7 +167,9 @@ def verify_kit_v1(inbound: Inbound) -> Caller:
     token = strip_quotes(inbound.header("authToken"))
     if not token:
         raise AuthError("authToken header missing")
-    payload = inbound.json_object()  # the members are the message: unparseable → 000002
+    payload = inbound.json_object_or_none()
+    if payload is None:  # the timeStamp and the signed members are in the body (§2.2, §2.8)
+        raise AuthError("body is not a JSON object: no timeStamp to verify with")
     time_stamp = payload.get("timeStamp")
     if _is_blank(time_stamp):
         raise AuthError("timeStamp missing from the body")

@@ -27,7 +27,7 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from . import keys, pipeline
-from .envelope import CONTENT_TYPE, INTERNAL_ERROR, ParamError, ProtocolError, Result
+from .envelope import CONTENT_TYPE, INTERNAL_ERROR, ParamError, ProtocolError, Result, render
 from .inbound import Inbound
 from .journal import Draft
 from .pipeline import Outcome, Surface
@@ -41,8 +41,24 @@ _PRODUCE = re.compile(r"^/koogallery/produce/?$")
 _KIT = re.compile(r"^/koogallery/produce/produceAPI/(?:(?P<version>v2)/)?(?P<name>[^/]+)/?$")
 
 
+DRAIN_LIMIT = 64 * 1024 * 1024  # read (and drop) at most this much of an oversized body
+
+
 class BodyTooLarge(ParamError):
-    pass
+    def __init__(self, limit: int, size: int):
+        super().__init__(f"request body over the {limit} byte limit (§4.0)")
+        self.size = size
+
+
+def _drain(stream, length: int) -> None:
+    """Read an oversized body to its end before answering: a server that answers with the body
+    unread closes the connection, and the caller sees a reset instead of our answer (§4.0)."""
+    left = min(length, DRAIN_LIMIT)
+    while left > 0:
+        chunk = stream.read(min(65536, left))
+        if not chunk:
+            break
+        left -= len(chunk)
 
 
 def surface_for(method: str, path: str) -> Surface:
@@ -73,15 +89,7 @@ def answer(
     )
     inbound = None
     try:
-        try:
-            declared = int(headers.get("content-length") or 0)
-        except ValueError:
-            declared = 0
-        limit = settings.KOOGALLERY_MAX_BODY_BYTES
-        if declared > limit:
-            draft.body_bytes, draft.body_omitted = declared, True
-            raise BodyTooLarge(f"request body over the {limit} byte limit (§4.0)")
-        body = read_body(limit)
+        body = read_body(settings.KOOGALLERY_MAX_BODY_BYTES)
         inbound = Inbound(method, path, raw_query, headers, body, remote_addr)
         draft.take_inbound(inbound)
         if surface.scheme is None:
@@ -89,8 +97,7 @@ def answer(
         caller = replace(VERIFIERS[surface.scheme](inbound), delivery_id=draft.id)
     except ProtocolError as exc:
         if isinstance(exc, BodyTooLarge):
-            draft.body_omitted = True
-            draft.body_bytes = max(draft.body_bytes, limit + 1)
+            draft.body_omitted, draft.body_bytes = True, exc.size
         elif surface.scheme is not None:
             logger.info("auth.refused delivery=%s scheme=%s reason=%s", draft.id, surface.scheme, exc)
         draft.take_fields(_unverified_fields(inbound))
@@ -139,40 +146,59 @@ def _path_info(environ: dict) -> str:
 
 
 def handles(environ: dict) -> bool:
-    return _path_info(environ).startswith(PREFIX)
+    path = _path_info(environ)
+    return path.startswith(PREFIX) or path == PREFIX.rstrip("/")  # "/koogallery" must not redirect either
+
+
+def _query_string(environ: dict) -> str:
+    # WSGI hands the query over as latin-1-decoded bytes; a raw (unencoded) UTF-8 query is UTF-8.
+    raw = environ.get("QUERY_STRING", "")
+    return raw if raw.isascii() else raw.encode("latin-1", errors="replace").decode("utf-8", errors="replace")
 
 
 def wsgi(environ: dict, start_response) -> list[bytes]:
     """WSGI entry for /koogallery/ paths (config/wsgi.py mounts it in front of Django)."""
+    stream = environ["wsgi.input"]
+
+    def read_body(limit: int) -> bytes:
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if length > limit:
+            _drain(stream, length)
+            raise BodyTooLarge(limit, length)
+        if length > 0:
+            return stream.read(length)
+        data = stream.read(limit + 1)  # chunked or unknown length: read at most one byte too many
+        if len(data) > limit:
+            _drain(stream, DRAIN_LIMIT)
+            raise BodyTooLarge(limit, len(data))
+        return data
+
     signals.request_started.send(sender=None, environ=environ)  # Django's connection housekeeping
     try:
-        stream = environ["wsgi.input"]
-
-        def read_body(limit: int) -> bytes:
-            length = int(environ.get("CONTENT_LENGTH") or 0)
-            if length:
-                return stream.read(length)
-            data = stream.read(limit + 1)  # chunked or unknown length: read at most one byte too many
-            if len(data) > limit:
-                raise BodyTooLarge(f"request body over the {limit} byte limit (§4.0)")
-            return data
-
         outcome = answer(
             environ.get("REQUEST_METHOD", "GET"),
             _path_info(environ),
-            environ.get("QUERY_STRING", ""),
+            _query_string(environ),
             _wsgi_headers(environ),
             read_body,
             environ.get("REMOTE_ADDR", ""),
         )
+        body, signature, delivery = outcome.body, outcome.signature, str(outcome.delivery_id)
+    except Exception:  # the last resort: even a failure outside the pipeline is a signed envelope
+        logger.exception("delivery.unhandled_failure path=%s", _path_info(environ)[:100])
+        surface = surface_for("", _path_info(environ))
+        body, signature = render(Result.of(INTERNAL_ERROR), surface.primary().secret)
+        delivery = ""
     finally:
         signals.request_finished.send(sender=None)
     start_response(
         "200 OK",
-        [*_RESPONSE_HEADERS, ("Content-Length", str(len(outcome.body))), ("Body-Sign", outcome.signature),
-         ("X-Delivery-Id", str(outcome.delivery_id))],
-    )  # fmt: skip
-    return [outcome.body]
+        [*_RESPONSE_HEADERS, ("Content-Length", str(len(body))), ("Body-Sign", signature), ("X-Delivery-Id", delivery)],
+    )
+    return [body]
 
 
 # --- the Django adapter --------------------------------------------------------------------------
@@ -181,9 +207,16 @@ def wsgi(environ: dict, start_response) -> list[bytes]:
 @csrf_exempt
 def django_view(request: HttpRequest, rest: str = "") -> HttpResponse:
     def read_body(limit: int) -> bytes:
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if length > limit:
+            _drain(request, length)
+            raise BodyTooLarge(limit, length)
         data = request.read(limit + 1)
         if len(data) > limit:
-            raise BodyTooLarge(f"request body over the {limit} byte limit (§4.0)")
+            raise BodyTooLarge(limit, len(data))
         return data
 
     outcome = answer(

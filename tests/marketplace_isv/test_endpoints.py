@@ -153,8 +153,11 @@ def nonce_seen(scheme, nonce):
     import redis
     from django.conf import settings
 
-    in_redis = redis.Redis.from_url(settings.REDIS_URL).exists(f"isv:nonce:{scheme}:{nonce}")
-    return bool(in_redis) or SeenNonce.objects.filter(key=f"{scheme}:{nonce}").exists()
+    from marketplace_isv import nonces
+
+    key = nonces.key(scheme, nonce)
+    in_redis = redis.Redis.from_url(settings.REDIS_URL).exists(f"isv:nonce:{key}")
+    return bool(in_redis) or SeenNonce.objects.filter(key=key).exists()
 
 
 @pytest.mark.parametrize("scheme", ["v2", "kit_v2"])
@@ -165,9 +168,12 @@ def test_malformed_json_answers_000002(koogallery, scheme, body):
     assert journal().result_code == "000002"
 
 
-def test_kit_v1_malformed_json_answers_000002(koogallery):
-    reply = koogallery.kit_v1("tenantSync", {"x": 1}, raw_body=b"{broken")
-    assert reply.assert_envelope()["resultCode"] == "000002"
+@pytest.mark.parametrize("body", [b"{broken", b"", b"[]", b'"text"'])
+def test_kit_v1_body_that_is_not_an_object_cannot_be_authenticated(koogallery, body):
+    # Kit V1 signs the body's members with the body's timeStamp (§2.2): without a JSON object
+    # there is nothing to verify, so this is an authentication failure (§2.8), signed with the Kit key.
+    reply = koogallery.kit_v1("tenantSync", {"x": 1}, raw_body=body)
+    assert reply.assert_envelope(KIT_KEY)["resultCode"] == "000001"
 
 
 @pytest.mark.parametrize("scheme", ["v1", "v2"])

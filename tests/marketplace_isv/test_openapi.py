@@ -55,10 +55,12 @@ def test_missing_credentials_are_a_configuration_error(settings):
     assert failure.value.code == "CONFIG" and not failure.value.retryable
 
 
-def test_the_fallback_host_is_used_when_the_primary_is_unreachable(settings):
+def test_the_fallback_host_is_used_when_the_mainland_host_is_unreachable(settings, monkeypatch):
     fallback = FakeOpenApi(ak="test-openapi-ak", sk="test-openapi-sk-0123456789").start()
     try:
-        settings.KOOGALLERY_OPENAPI_URL = f"http://127.0.0.1:{processes.free_port()}"
+        unreachable = f"http://127.0.0.1:{processes.free_port()}"
+        monkeypatch.setattr(openapi, "MAINLAND", unreachable)  # stands for https://mkt.myhuaweicloud.com
+        settings.KOOGALLERY_OPENAPI_URL = unreachable
         settings.KOOGALLERY_OPENAPI_FALLBACK_URL = fallback.url
         assert openapi.query_order("MOCKONDEMAND")["orderInfo"]["orderId"] == "MOCKONDEMAND"
         assert len(fallback.calls(openapi.QUERY_ORDER_PATH)) == 1
@@ -124,3 +126,37 @@ def test_https_is_certificate_verified(settings):
         openapi.query_order("MOCKONDEMAND")
     assert failure.value.code == "NETWORK"
     server.server_close()
+
+
+def test_no_fallback_for_other_sites_or_when_disabled(settings, monkeypatch):
+    settings.KOOGALLERY_OPENAPI_URL = "https://mkt-intl.myhuaweicloud.com"
+    settings.KOOGALLERY_OPENAPI_FALLBACK_URL = "https://mkt.myhuaweicloud.cn"
+    assert openapi._bases() == ["https://mkt-intl.myhuaweicloud.com"]
+    settings.KOOGALLERY_OPENAPI_URL = "https://mkt.myhuaweicloud.com"
+    assert openapi._bases() == ["https://mkt.myhuaweicloud.com", "https://mkt.myhuaweicloud.cn"]
+    settings.KOOGALLERY_OPENAPI_FALLBACK_URL = ""
+    assert openapi._bases() == ["https://mkt.myhuaweicloud.com"]
+
+
+def test_a_read_timeout_is_not_retried_on_the_fallback_host():
+    import requests
+
+    assert not openapi._unreachable(requests.ReadTimeout())
+    assert not openapi._unreachable(requests.exceptions.SSLError())
+    assert openapi._unreachable(requests.ConnectTimeout())
+    assert openapi._unreachable(requests.ConnectionError())
+
+
+def test_the_query_string_is_sent_exactly_as_signed(fake_openapi):
+    fake_openapi.add_order("CS A~B*C")
+    answer = openapi.query_order("CS A~B*C")
+    assert answer["orderInfo"]["orderId"] == "CS A~B*C"  # the fake checked the APIG signature
+    call = fake_openapi.calls(openapi.QUERY_ORDER_PATH)[-1]
+    assert call.query["orderId"] == "CS A~B*C"
+
+
+def test_canonical_uri_decodes_before_splitting():
+    from marketplace_isv import apig
+
+    assert apig.canonical_uri("/a%2Fb") == "/a/b/"
+    assert apig.canonical_uri("/x y/~z") == "/x%20y/~z/"

@@ -37,7 +37,7 @@ def test_a_nonce_accepted_by_one_process_is_refused_by_another(two_servers):
     assert replayed.assert_envelope()["resultCode"] == "000001"
     # Redis holds the nonce; both calls are journaled by the servers' batch writers.
     processes.wait_for(lambda: Delivery.objects.filter(error="nonce already used").count() == 1)
-    assert not SeenNonce.objects.filter(key=f"v2:{nonce}").exists()
+    assert not SeenNonce.objects.filter(key__startswith="v2:").exists()
 
 
 def test_kit_nonce_is_refused_across_processes(two_servers):
