@@ -11,26 +11,13 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.html import format_html
 
+from marketplace_isv.console import ReadOnlyAdminMixin, operator_actor
+
 from . import services, transitions, uploads
 from .models import License, LicenseEvent, LicenseUpload
 
 
-def _actor(request) -> str:
-    return f"operator:{request.user.get_username()}"
-
-
-class ReadOnlyMixin:
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-class EventInline(ReadOnlyMixin, admin.TabularInline):
+class EventInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = LicenseEvent
     fields = (
         "created_at",
@@ -50,7 +37,7 @@ class EventInline(ReadOnlyMixin, admin.TabularInline):
     ordering = ("created_at", "id")
 
 
-class UploadInline(ReadOnlyMixin, admin.TabularInline):
+class UploadInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = LicenseUpload
     fields = ("created_at", "event_id", "status", "attempts", "last_error", "finished_at")
     readonly_fields = fields
@@ -74,7 +61,7 @@ class ExpiryFilter(admin.SimpleListFilter):
 
 
 @admin.register(License)
-class LicenseAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class LicenseAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = (
         "label",
         "kind",
@@ -145,7 +132,7 @@ class LicenseAdmin(ReadOnlyMixin, admin.ModelAdmin):
         for license in queryset:
             try:
                 with transaction.atomic():
-                    service(license_id=license.pk, actor=_actor(request))
+                    service(license_id=license.pk, actor=operator_actor(request))
             except (services.LicenseActionRefused, transitions.TransitionRefused) as exc:
                 self.message_user(request, f"{license.label}: not {verb}: {exc}", messages.ERROR)
             else:
@@ -161,7 +148,7 @@ class LicenseAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 
 @admin.register(LicenseEvent)
-class LicenseEventAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class LicenseEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("created_at", "license", "kind", "from_status", "to_status", "reason", "order_id", "actor")
     list_filter = ("kind", "to_status", "created_at")
     search_fields = ("=license__instance_id", "=license__license_code", "=order_id", "=delivery_id")
@@ -172,7 +159,7 @@ class LicenseEventAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 
 @admin.register(LicenseUpload)
-class LicenseUploadAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class LicenseUploadAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("created_at", "event_id", "license", "status", "attempts", "last_error", "finished_at")
     list_filter = ("status", "created_at")
     search_fields = ("=event_id", "=license__instance_id")
@@ -189,7 +176,7 @@ class LicenseUploadAdmin(ReadOnlyMixin, admin.ModelAdmin):
         retried = 0
         for upload in queryset:
             if upload.status == LicenseUpload.Status.FAILED:
-                uploads.upload_retry(upload_id=upload.pk, actor=_actor(request))
+                uploads.upload_retry(upload_id=upload.pk, actor=operator_actor(request))
                 retried += 1
         self.message_user(
             request, f"{retried} failed upload(s) queued again.", messages.SUCCESS if retried else messages.WARNING

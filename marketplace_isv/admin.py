@@ -3,21 +3,12 @@ order, instance and tenant, the raw call pretty-printed, and a replay action."""
 
 from __future__ import annotations
 
-import json
-
 from django.contrib import admin, messages
 from django.utils.html import format_html
 
 from . import replay
+from .console import ReadOnlyAdminMixin, operator_actor, pretty_json
 from .models import Delivery
-
-
-def pretty(text: str) -> str:
-    """Indented JSON when the text is JSON, else the text itself (escaped by format_html)."""
-    try:
-        return json.dumps(json.loads(text), indent=2, ensure_ascii=False)
-    except (TypeError, ValueError):
-        return text
 
 
 class ResultFilter(admin.SimpleListFilter):
@@ -38,7 +29,7 @@ class ResultFilter(admin.SimpleListFilter):
 
 
 @admin.register(Delivery)
-class DeliveryAdmin(admin.ModelAdmin):
+class DeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = (
         "received_at",
         "activity",
@@ -109,32 +100,23 @@ class DeliveryAdmin(admin.ModelAdmin):
         ),
     )
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
     @admin.display(description="query string (secrets redacted)")
     def query_pretty(self, obj):
         return format_html("<pre>{}</pre>", obj.raw_query.replace("&", "\n&"))
 
     @admin.display(description="headers (secrets redacted)")
     def headers_pretty(self, obj):
-        return format_html("<pre>{}</pre>", json.dumps(obj.raw_headers, indent=2))
+        return pretty_json(obj.raw_headers)
 
     @admin.display(description="request body")
     def body_pretty(self, obj):
         if obj.body_omitted:
             return "(not stored: over the size limit)"
-        return format_html("<pre>{}</pre>", pretty(obj.raw_body))
+        return pretty_json(obj.raw_body)
 
     @admin.display(description="our answer")
     def response_pretty(self, obj):
-        return format_html("<pre>{}</pre>", pretty(obj.response_body))
+        return pretty_json(obj.response_body)
 
     @admin.action(description="Replay the selected verified calls")
     def replay_selected(self, request, queryset):
@@ -143,7 +125,7 @@ class DeliveryAdmin(admin.ModelAdmin):
             if not delivery.verified:
                 refused += 1
                 continue
-            outcome = replay.replay_delivery(delivery, actor=f"operator:{request.user.get_username()}")
+            outcome = replay.replay_delivery(delivery, actor=operator_actor(request))
             done += 1
             self.message_user(
                 request,

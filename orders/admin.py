@@ -6,14 +6,13 @@ calls go through, recorded with `operator:<username>` as the actor.
 
 from __future__ import annotations
 
-import json
-
 from django.contrib import admin, messages
 from django.db import transaction
 from django.db.models import Count, Q
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
+from marketplace_isv.console import ReadOnlyAdminMixin, operator_actor, pretty_json
 from marketplace_isv.models import Delivery
 
 from . import alerts, services
@@ -22,28 +21,7 @@ from .models import Alert, DemoWorkspace, Instance, InstanceOrder, Job, OrderNot
 MASK = "••••••••"
 
 
-def pretty(value) -> str:
-    if value in (None, "", [], {}):
-        return "—"
-    return format_html("<pre>{}</pre>", json.dumps(value, indent=2, ensure_ascii=False, default=str))
-
-
-def operator(request) -> str:
-    return f"operator:{request.user.get_username()}"
-
-
-class ReadOnlyMixin:
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-class ReadOnlyInline(ReadOnlyMixin, admin.TabularInline):
+class ReadOnlyInline(ReadOnlyAdminMixin, admin.TabularInline):
     extra = 0
     can_delete = False
     show_change_link = False
@@ -172,15 +150,15 @@ class InstanceAdmin(admin.ModelAdmin):
 
     @admin.display(description="extend params")
     def extend_params_pretty(self, obj):
-        return pretty(obj.saas_extend_params)
+        return pretty_json(obj.saas_extend_params)
 
     @admin.display(description="first call's fields")
     def request_params_pretty(self, obj):
-        return pretty(obj.request_params)
+        return pretty_json(obj.request_params)
 
     @admin.display(description="Query Order answer")
     def query_order_pretty(self, obj):
-        return pretty(obj.query_order)
+        return pretty_json(obj.query_order)
 
     @admin.display(description="deliveries")
     def deliveries(self, obj):
@@ -226,7 +204,7 @@ class InstanceAdmin(admin.ModelAdmin):
         self._each(
             request,
             queryset,
-            lambda iid: services.instance_retry_provisioning(instance_id=iid, actor=operator(request)),
+            lambda iid: services.instance_retry_provisioning(instance_id=iid, actor=operator_actor(request)),
             "queued for provisioning again",
         )
 
@@ -236,7 +214,11 @@ class InstanceAdmin(admin.ModelAdmin):
             request,
             queryset,
             lambda iid: services.instance_freeze(
-                instance_id=iid, reason="operator", activity="operator freeze", is_test=True, actor=operator(request)
+                instance_id=iid,
+                reason="operator",
+                activity="operator freeze",
+                is_test=True,
+                actor=operator_actor(request),
             ),
             "frozen",
         )
@@ -247,14 +229,14 @@ class InstanceAdmin(admin.ModelAdmin):
             request,
             queryset,
             lambda iid: services.instance_unfreeze(
-                instance_id=iid, activity="operator unfreeze", is_test=True, actor=operator(request)
+                instance_id=iid, activity="operator unfreeze", is_test=True, actor=operator_actor(request)
             ),
             "unfrozen",
         )
 
 
 @admin.register(Job)
-class JobAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class JobAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = (
         "id",
         "kind",
@@ -287,7 +269,7 @@ class JobAdmin(ReadOnlyMixin, admin.ModelAdmin):
         count = 0
         for instance_id in set(queryset.filter(instance__isnull=False).values_list("instance__instance_id", flat=True)):
             with transaction.atomic():
-                count += services.instance_retry_provisioning(instance_id=instance_id, actor=operator(request))
+                count += services.instance_retry_provisioning(instance_id=instance_id, actor=operator_actor(request))
         self.message_user(request, f"{count} job(s) queued again.", messages.SUCCESS)
 
 
@@ -307,7 +289,7 @@ class OpenFilter(admin.SimpleListFilter):
 
 
 @admin.register(Alert)
-class AlertAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class AlertAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("last_seen_at", "kind", "instance_ref", "count", "message", "resolved_at", "resolved_by")
     list_filter = (OpenFilter, "kind", "last_seen_at")
     search_fields = ("=instance_ref",)
@@ -320,12 +302,14 @@ class AlertAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
     @admin.action(description="Mark the selected alerts resolved", permissions=["operate"])
     def resolve(self, request, queryset):
-        count = alerts.alert_resolve(alert_ids=list(queryset.values_list("pk", flat=True)), actor=operator(request))
+        count = alerts.alert_resolve(
+            alert_ids=list(queryset.values_list("pk", flat=True)), actor=operator_actor(request)
+        )
         self.message_user(request, f"{count} alert(s) resolved.", messages.SUCCESS)
 
 
 @admin.register(OrderNotification)
-class OrderNotificationAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class OrderNotificationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("last_received_at", "order_id", "order_line_id", "count", "is_test", "query_order_at")
     list_filter = ("is_test", "last_received_at")
     search_fields = ("=order_id", "=order_line_id")
@@ -335,11 +319,11 @@ class OrderNotificationAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
     @admin.display(description="Query Order answer")
     def answer(self, obj):
-        return pretty(obj.query_order)
+        return pretty_json(obj.query_order)
 
 
 @admin.register(DemoWorkspace)
-class DemoWorkspaceAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class DemoWorkspaceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("instance_id", "status", "admin_user", "plan", "seats", "expires_at", "is_test", "updated_at")
     list_filter = ("status", "is_test")
     search_fields = ("=instance_id",)

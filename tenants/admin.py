@@ -10,22 +10,11 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from marketplace_isv.console import ReadOnlyAdminMixin
+
 from . import services
 from .models import Application, Department, SsoAccount, SyncLog, Tenant, TenantBinding, TenantUser
 from .tree import department_tree
-
-
-class ReadOnly:
-    """A synced record: operators look, KooGallery writes."""
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 def secret_display(app: Application) -> str:
@@ -35,14 +24,14 @@ def secret_display(app: Application) -> str:
     }.get(app.secret_state, "—")
 
 
-class BindingInline(ReadOnly, admin.TabularInline):
+class BindingInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = TenantBinding
     fields = ("instance_id", "order_id", "active", "instance_known", "is_test", "synced_stamp", "updated_at")
     readonly_fields = fields
     extra = 0
 
 
-class ApplicationInline(ReadOnly, admin.TabularInline):
+class ApplicationInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = Application
     fields = ("app_id", "client_id", "secret", "secret_state", "oaep_parameters", "active", "instance_id", "updated_at")
     readonly_fields = fields
@@ -54,7 +43,7 @@ class ApplicationInline(ReadOnly, admin.TabularInline):
 
 
 @admin.register(Tenant)
-class TenantAdmin(ReadOnly, admin.ModelAdmin):
+class TenantAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("tenant_id", "name", "tenant_code", "status", "domain_name", "instance_id", "is_test", "updated_at")
     list_filter = ("status", "is_test", "updated_at")
     search_fields = ("=tenant_id", "=tenant_code", "name", "=instance_id", "=bindings__instance_id")
@@ -106,7 +95,7 @@ class TenantAdmin(ReadOnly, admin.ModelAdmin):
 
 
 @admin.register(Application)
-class ApplicationAdmin(ReadOnly, admin.ModelAdmin):
+class ApplicationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("app_id", "tenant", "client_id", "secret", "secret_state", "active", "instance_id", "updated_at")
     list_filter = ("secret_state", "active", "is_test")
     list_select_related = ("tenant",)
@@ -143,7 +132,7 @@ class ApplicationAdmin(ReadOnly, admin.ModelAdmin):
 
 
 @admin.register(Department)
-class DepartmentAdmin(ReadOnly, admin.ModelAdmin):
+class DepartmentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("org_code", "name", "parent_code", "tenant", "removed", "updated_at")
     list_filter = ("removed", ("tenant", admin.RelatedOnlyFieldListFilter))
     list_select_related = ("tenant",)
@@ -154,7 +143,7 @@ class DepartmentAdmin(ReadOnly, admin.ModelAdmin):
 
 
 @admin.register(TenantUser)
-class TenantUserAdmin(ReadOnly, admin.ModelAdmin):
+class TenantUserAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("user_name", "name", "tenant", "app_id", "role", "enabled", "authorised", "removed", "org_code")
     list_filter = (
         ("tenant", admin.RelatedOnlyFieldListFilter),
@@ -171,7 +160,7 @@ class TenantUserAdmin(ReadOnly, admin.ModelAdmin):
 
 
 @admin.register(SyncLog)
-class SyncLogAdmin(ReadOnly, admin.ModelAdmin):
+class SyncLogAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = (
         "created_at",
         "interface",
@@ -199,7 +188,7 @@ class SyncLogAdmin(ReadOnly, admin.ModelAdmin):
 
 
 @admin.register(SsoAccount)
-class SsoAccountAdmin(ReadOnly, admin.ModelAdmin):
+class SsoAccountAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("user_name", "tenant", "role", "user", "last_sign_in_at")
     list_filter = ("role",)
     list_select_related = ("tenant", "user")
