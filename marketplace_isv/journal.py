@@ -201,9 +201,27 @@ COLUMNS = (
 _SQL = f"INSERT INTO {Delivery._meta.db_table} ({', '.join(COLUMNS)}) VALUES "
 
 
+def _params(rows: list[dict[str, Any]]) -> list[Any]:
+    """The rows' values in column order. PostgreSQL takes them as they are; other databases
+    (SQLite in embedded mode, which stores UUIDs as 32 hex digits) get Django's own conversion."""
+    if connection.vendor == "postgresql":
+        return [row[c] for row in rows for c in COLUMNS]
+    fields = {f.attname: f for f in Delivery._meta.concrete_fields}
+    prepared = []
+    for row in rows:
+        for column in COLUMNS:
+            value = row[column]
+            if column in ("id", "replay_of_id") and value is not None:
+                value = uuid.UUID(value)
+            elif column == "raw_headers":
+                value = json.loads(value)
+            prepared.append(fields[column].get_db_prep_save(value, connection))
+    return prepared
+
+
 def insert(values: dict[str, Any]) -> None:
     with connection.cursor() as cursor:
-        cursor.execute(_SQL + "(" + ", ".join(["%s"] * len(COLUMNS)) + ")", [values[c] for c in COLUMNS])
+        cursor.execute(_SQL + "(" + ", ".join(["%s"] * len(COLUMNS)) + ")", _params([values]))
 
 
 class JournalWriter:
@@ -293,8 +311,7 @@ class JournalWriter:
                 cursor.execute("SET synchronous_commit TO OFF")  # rows of calls that changed nothing
                 self.configured = True
             holders = "(" + ", ".join(["%s"] * len(COLUMNS)) + ")"
-            params = [row[c] for row in rows for c in COLUMNS]
-            cursor.execute(_SQL + ", ".join([holders] * len(rows)), params)
+            cursor.execute(_SQL + ", ".join([holders] * len(rows)), _params(rows))
 
     def _reset_connection(self) -> None:
         from django.db import close_old_connections
