@@ -165,7 +165,6 @@ def seed_instances(ctx: Context) -> None:
     """Ready instances to query, created through the real newInstance path and provisioned."""
     import subprocess
     import sys
-
     from pathlib import Path
 
     out = subprocess.run([sys.executable, "-c", SEED_INSTANCES, "200"], env=ctx.env, capture_output=True, text=True,
