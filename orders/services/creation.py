@@ -15,7 +15,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from .. import alerts, jobs
+from .. import alerts, jobs, statements
 from ..credentials import new_password, new_user_name
 from ..inserts import insert_unless_conflict
 from ..models import Instance, InstanceOrder, Job, OrderNotification, Provisioning, Status
@@ -196,18 +196,10 @@ def _wait_until_ready(instance: Instance) -> Instance:
 # --- queryInstance -------------------------------------------------------------------------------
 
 
-# What a queryInstance answer reads (orders/answers.py, orders/callbacks.py): KooGallery polls this
-# and calls it live, so one query of these columns only — building the full 50-column SELECT cost
-# more than everything else in the call.
-QUERY_COLUMNS = (
-    "instance_id", "status", "provisioning_state", "provisioned_at", "failure_code", "front_end_url", "admin_url",
-    "app_user_name", "app_password", "app_memo", "charging_mode", "usage_value", "usage_at", "related_instance_id",
-)  # fmt: skip
-
-
-def instance_query(*, instance_ids: list[str]) -> list[Instance]:
-    """The known instances among `instance_ids`, in the order asked: one query (§4.1.2)."""
-    rows = Instance.objects.filter(instance_id__in=instance_ids).only(*QUERY_COLUMNS)
+def instance_query(*, instance_ids: list[str]) -> list[statements.AnswerRow]:
+    """The known instances among `instance_ids`, in the order asked: one statement (§4.1.2).
+    KooGallery polls this and calls it live, so it reads only the columns its answer needs."""
+    rows = statements.instances_for_answer(instance_ids)
     found = {row.instance_id: row for row in rows}
     return [found[i] for i in instance_ids if i in found]
 
