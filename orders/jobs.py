@@ -108,6 +108,18 @@ def job_add(
     return job
 
 
+def provision_values(*, is_test: bool, delivery_id, actor: str, now) -> dict:
+    """The columns of a new instance's provisioning job (orders.statements writes it in the
+    instance's own statement; `job_add` writes every other job)."""
+    return {
+        "is_test": is_test,
+        "next_run_at": now + grace(),
+        "enqueued_at": None if through_outbox() else now,
+        "delivery_id": delivery_id,
+        "actor": actor[:160],
+    }
+
+
 def cancel_unstarted(instance: Instance) -> int:
     """A release supersedes the instance's queued work. Running jobs finish; the release follows."""
     return Job.objects.filter(instance=instance, state__in=(Job.State.PENDING, Job.State.RETRY)).update(

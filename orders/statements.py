@@ -1,28 +1,35 @@
-"""Hand-written SQL for what KooGallery calls most: queryInstance.
+"""Hand-written SQL for the two calls KooGallery makes most: queryInstance and a fresh newInstance.
 
-It is answered live, at the marketplace's pace, and the ORM's per-call work (compiling the SELECT)
-cost more than everything else in the call together. The statement is built once from the models'
-metadata, so it follows the models; what it reads is what the ORM reads
-(tests/orders/test_statements.py).
+Both are answered live, at the marketplace's pace, and the ORM's per-call work (compiling the
+SELECT, four model saves) cost more than everything else in them together. The statements are
+built once from the models' metadata, so they follow the models; what they write and read is the
+same as the ORM path's, which stays for every other case (tests/orders/test_statements.py).
 
 - `instances_for_answer`: one SELECT of the columns queryInstance's answer needs, as
   `AnswerRow` tuples (no model instances).
+- `insert_purchase`: on PostgreSQL, a new instance with its creation log row, its purchase order
+  and its provisioning job in ONE statement (a data-modifying CTE): `INSERT … ON CONFLICT DO
+  NOTHING` decides, under the unique constraints, whether this call creates the instance
+  (house style 3); when it does not, nothing else is written.
 
-On PostgreSQL the common case (one id) is prepared once per database session (`Prepared`):
-parsing and planning it was most of what the server spent on the call.
+On PostgreSQL both are prepared once per database session (`Prepared`): parsing and planning them
+was most of what the server spent on the call.
 """
 
 from __future__ import annotations
 
+import json
 import weakref
 from datetime import datetime
 from functools import lru_cache
 from typing import Any, NamedTuple
 
 from django.db import connection
+from django.db.models import CharField, Field, JSONField
 from django.db.models.expressions import Col
 
-from .models import Instance
+from .models import Instance, InstanceOrder, Job, Provisioning, Status, Transition
+from .outbox import CHANNEL
 
 
 class Prepared:
@@ -126,3 +133,142 @@ def _converted(row, converters) -> list:
         for function in functions:
             values[index] = function(values[index], column, connection)
     return values
+
+
+# --- newInstance: one statement on PostgreSQL ----------------------------------------------------
+
+
+def _columns(model) -> list[Field]:
+    return [f for f in model._meta.concrete_fields if not f.primary_key]
+
+
+class _Table:
+    """A table's insert: every column (the database has no defaults of its own), the ORM's
+    default for each, the time for auto_now(_add) columns, and the values given per call."""
+
+    def __init__(self, model, overrides: dict[str, Any]):
+        self.model = model
+        self.fields = _columns(model)
+        self.names = [f.attname for f in self.fields]
+        self.index = {name: i for i, name in enumerate(self.names)}
+        self.defaults = [overrides[f.attname] if f.attname in overrides else f.get_default() for f in self.fields]
+        # A callable default (JSONField(default=dict)) gives each row an object of its own.
+        self.fresh = [(i, f) for i, f in enumerate(self.fields) if f.has_default() and callable(f.default)]
+        self.clock = [
+            i for i, f in enumerate(self.fields) if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False)
+        ]
+        self.json = [i for i, f in enumerate(self.fields) if isinstance(f, JSONField)]
+        self.limits = {f.attname: f.max_length for f in self.fields if isinstance(f, CharField) and f.max_length}
+
+    def row(self, values: dict[str, Any], now: datetime) -> list[Any]:
+        row = list(self.defaults)
+        for i, f in self.fresh:
+            row[i] = f.get_default()
+        for i in self.clock:
+            row[i] = now
+        index, limits = self.index, self.limits
+        for name, value in values.items():
+            # orders.inserts.fit: an over-long field is cut, never a database error
+            if isinstance(value, str) and name in limits and len(value) > limits[name]:
+                value = value[: limits[name]]
+            row[index[name]] = value
+        return row
+
+    def params(self, row: list[Any]) -> list[Any]:
+        params = list(row)
+        for i in self.json:
+            if params[i] is not None:
+                params[i] = json.dumps(params[i])
+        return params
+
+    def quoted(self) -> str:
+        return ", ".join(connection.ops.quote_name(f.column) for f in self.fields)
+
+
+_INSTANCES = _Table(Instance, {"status": Status.ACTIVE, "provisioning_state": Provisioning.PENDING})
+_TRANSITIONS = _Table(Transition, {})  # orders.states.log_created_values: every column
+_ORDERS = _Table(InstanceOrder, {"kind": InstanceOrder.Kind.PURCHASE})
+_JOBS = _Table(Job, {"kind": Job.Kind.PROVISION, "state": Job.State.PENDING})
+
+
+def _dependent(alias: str, table: _Table, first: int, returning: str = "") -> tuple[str, int]:
+    """`alias AS (INSERT INTO table (…) SELECT i.id, $n, … FROM i)`: one row per instance inserted."""
+    quote = connection.ops.quote_name
+    values, n = [], first
+    for f in table.fields:
+        if f.attname == "instance_id":
+            values.append("i.id")
+        else:
+            values.append(f"${n}")
+            n += 1
+    sql = (
+        f"{alias} AS (INSERT INTO {quote(table.model._meta.db_table)} ({table.quoted()}) "
+        f"SELECT {', '.join(values)} FROM i{returning})"
+    )
+    return sql, n
+
+
+def _purchase_sql() -> str:
+    quote = connection.ops.quote_name
+    count = len(_INSTANCES.fields)
+    holders = ", ".join(f"${n}" for n in range(1, count + 1))
+    instances = (
+        f"i AS (INSERT INTO {quote(Instance._meta.db_table)} ({_INSTANCES.quoted()}) VALUES ({holders}) "
+        f"ON CONFLICT DO NOTHING RETURNING {quote(Instance._meta.pk.column)})"
+    )
+    transitions, n = _dependent("t", _TRANSITIONS, count + 1)
+    orders, n = _dependent("o", _ORDERS, n)
+    jobs, n = _dependent("j", _JOBS, n, f" RETURNING {quote(Job._meta.pk.column)}")
+    # The NOTIFY goes with the commit (orders.outbox); only when a job was written and asked for.
+    return (
+        f"WITH {instances}, {transitions}, {orders}, {jobs} "
+        f"SELECT i.id, j.id, CASE WHEN ${n} THEN pg_notify('{CHANNEL}', '') END FROM i CROSS JOIN j"
+    )
+
+
+_PURCHASE = Prepared(
+    "orders_insert_purchase",
+    _purchase_sql,
+    len(_INSTANCES.fields) + len(_TRANSITIONS.fields) + len(_ORDERS.fields) + len(_JOBS.fields) - 3 + 1,
+)
+
+
+def _dependent_params(table: _Table, values: dict[str, Any], now: datetime) -> list[Any]:
+    row = table.params(table.row(values, now))
+    del row[table.index["instance_id"]]
+    return row
+
+
+class Inserted(NamedTuple):
+    instance: Instance
+    job_id: int
+
+
+def insert_purchase(
+    instance: dict[str, Any],
+    transition: dict[str, Any],
+    order: dict[str, Any],
+    job: dict[str, Any],
+    *,
+    now: datetime,
+    notify: bool,
+) -> Inserted | None:
+    """Insert a new instance and, only if it was inserted, its rows in the other three tables
+    (PostgreSQL only). Returns None when a unique constraint already held a row for the instance.
+
+    Each dict names the columns (attnames) that differ from the ORM's defaults; auto_now(_add)
+    columns get `now`."""
+    row = _INSTANCES.row(instance, now)
+    params = _INSTANCES.params(row)
+    params += _dependent_params(_TRANSITIONS, transition, now)
+    params += _dependent_params(_ORDERS, order, now)
+    params += _dependent_params(_JOBS, job, now)
+    params.append(notify)
+    with connection.cursor() as cursor:
+        _PURCHASE.run(cursor, params)
+        found = cursor.fetchone()
+    if found is None:
+        return None
+    row.insert(0, found[0])
+    created = Instance.from_db(connection.alias, ["id", *_INSTANCES.names], row)
+    return Inserted(created, found[1])
