@@ -262,6 +262,10 @@ ORDERS_JOB_LEASE_SECONDS = env_int("ORDERS_JOB_LEASE_SECONDS", 300)
 ORDERS_JOB_SWEEP_GRACE_SECONDS = env_int("ORDERS_JOB_SWEEP_GRACE_SECONDS", 30)
 ORDERS_JOB_SWEEP_SECONDS = env_int("ORDERS_JOB_SWEEP_SECONDS", 60)
 ORDERS_DEMO_DELAY_SECONDS = float(env("ORDERS_DEMO_DELAY_SECONDS", "0"))
+# The jobs outbox (orders/outbox.py): every Celery worker publishes the job rows the web process
+# committed, woken by NOTIFY (PostgreSQL) or polling every ORDERS_JOB_DISPATCH_POLL_SECONDS.
+ORDERS_JOB_DISPATCHER = env_bool("ORDERS_JOB_DISPATCHER", True)
+ORDERS_JOB_DISPATCH_POLL_SECONDS = float(env("ORDERS_JOB_DISPATCH_POLL_SECONDS", "1"))
 CELERY_BEAT_SCHEDULE["orders-sweep-jobs"] = {"task": "orders.sweep_jobs", "schedule": float(ORDERS_JOB_SWEEP_SECONDS)}
 
 # --- Logging --------------------------------------------------------------------------------------

@@ -17,8 +17,10 @@ from marketplace_isv.crypto import aes_encrypt
 from marketplace_isv.fields import format_utc_ms
 
 from .models import ChargingMode, Instance
+from .statements import AnswerRow
 
 USAGE_MODES = {ChargingMode.ON_DEMAND, ChargingMode.ON_DEMAND_PKG}
+Answered = Instance | AnswerRow  # a model instance, or queryInstance's row (orders.statements)
 
 
 def encrypts(generation: int) -> bool:
@@ -29,7 +31,7 @@ def encrypt_type(generation: int) -> str | None:
     return settings.KOOGALLERY_ENCRYPT_TYPE if encrypts(generation) else None
 
 
-def app_info(instance: Instance, *, generation: int, key: str) -> dict[str, Any]:
+def app_info(instance: Answered, *, generation: int, key: str) -> dict[str, Any]:
     """appInfo with empty members left out; frontEndUrl is always there (the debug tool wants it)."""
     info: dict[str, Any] = {"frontEndUrl": instance.front_end_url[:512]}
     if instance.admin_url:
@@ -42,7 +44,7 @@ def app_info(instance: Instance, *, generation: int, key: str) -> dict[str, Any]
     return info
 
 
-def usage_info(instance: Instance) -> list[dict[str, Any]] | None:
+def usage_info(instance: Answered) -> list[dict[str, Any]] | None:
     """The pay-per-use running total (§4.1.2, §5.7); 0 until a usage value is recorded."""
     if instance.charging_mode not in USAGE_MODES:
         return None
@@ -55,7 +57,7 @@ def usage_info(instance: Instance) -> list[dict[str, Any]] | None:
     return [entry]
 
 
-def info_entry(instance: Instance, *, generation: int, key: str) -> dict[str, Any]:
+def info_entry(instance: Answered, *, generation: int, key: str) -> dict[str, Any]:
     entry: dict[str, Any] = {
         "instanceId": instance.instance_id,
         "appInfo": app_info(instance, generation=generation, key=key),

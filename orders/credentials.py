@@ -13,21 +13,30 @@ import string
 
 _LOWER = string.ascii_lowercase + string.digits
 _SYMBOLS = "!@#%^*-_=+"
+_PASSWORD = string.ascii_letters + string.digits + _SYMBOLS
+_REQUIRED = [set(string.ascii_lowercase), set(string.ascii_uppercase), set(string.digits), set(_SYMBOLS)]
+
+
+def _draw(alphabet: str, count: int) -> str:
+    """`count` characters drawn uniformly from `alphabet`: bytes of one read of the OS's CSPRNG,
+    those above the largest multiple of len(alphabet) rejected (as secrets.choice does, without a
+    system call per character — this runs for every new instance)."""
+    size = len(alphabet)
+    limit = 256 - 256 % size
+    drawn: list[str] = []
+    while len(drawn) < count:
+        drawn += [alphabet[byte % size] for byte in secrets.token_bytes(count + 8) if byte < limit]
+    return "".join(drawn[:count])
 
 
 def new_user_name() -> str:
-    return "admin_" + "".join(secrets.choice(_LOWER) for _ in range(8))
+    return "admin_" + _draw(_LOWER, 8)
 
 
 def new_password(length: int = 16) -> str:
     """Random, with at least one lower-case, upper-case, digit and symbol (common password rules)."""
-    alphabet = string.ascii_letters + string.digits + _SYMBOLS
     while True:
-        candidate = "".join(secrets.choice(alphabet) for _ in range(length))
-        if (
-            any(c.islower() for c in candidate)
-            and any(c.isupper() for c in candidate)
-            and any(c.isdigit() for c in candidate)
-            and any(c in _SYMBOLS for c in candidate)
-        ):
+        candidate = _draw(_PASSWORD, length)
+        drawn = set(candidate)
+        if all(drawn & required for required in _REQUIRED):
             return candidate

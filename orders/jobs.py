@@ -1,7 +1,9 @@
 """Provisioning jobs: written with the state change, run by Celery, retried, swept (house style 6).
 
-- `job_add` writes the row in the caller's transaction and enqueues it once that commits. If the
-  broker is down the row simply stays pending: nothing is lost.
+- `job_add` writes the row in the caller's transaction. With a broker (ISV_JOB_DISPATCH =
+  "broker") the row is the message: the outbox dispatcher of the Celery workers publishes it once
+  the transaction commits (orders.outbox). In-process modes ("inline" in tests, "thread" in
+  embedded mode) run it right after the commit.
 - orders.execution runs a job (the Celery task's body): claim with a lease, work outside any
   transaction, record the outcome under the instance's row lock; retries with backoff; failed
   after ORDERS_JOB_MAX_ATTEMPTS.
@@ -19,8 +21,9 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
-from config.celery import enqueue_on_commit, send_now
+from config.celery import dispatch_mode, enqueue_on_commit, send_now
 
+from . import outbox
 from .models import Instance, Job, OrderNotification, Provisioning, Status
 
 logger = logging.getLogger(__name__)
@@ -50,7 +53,27 @@ def grace() -> timedelta:
 # --- writing jobs (inside the caller's transaction) ----------------------------------------------
 
 
+def through_outbox() -> bool:
+    """True when jobs reach the workers through the outbox (a broker), not in-process."""
+    return dispatch_mode() == "broker"
+
+
+def written(job_id: int, *, notified: bool = False) -> None:
+    """A job row was written in the caller's transaction: have it run once that commits."""
+    if through_outbox():
+        if not notified:
+            outbox.notify()
+        return
+    from .tasks import run_job
+
+    enqueue_on_commit(run_job, job_id)
+
+
 def enqueue(job_id: int) -> None:
+    """Have an existing job (one that waited behind another) run once the caller commits."""
+    if through_outbox():
+        outbox.owe(job_id)
+        return
     from .tasks import run_job
 
     enqueue_on_commit(run_job, job_id)
@@ -77,11 +100,24 @@ def job_add(
         fetch_order=fetch_order,
         is_test=instance.is_test if instance is not None else bool(is_test),
         next_run_at=timezone.now() + grace(),
+        enqueued_at=None if through_outbox() else timezone.now(),
         delivery_id=delivery_id,
         actor=actor[:160],
     )
-    enqueue(job.pk)
+    written(job.pk)
     return job
+
+
+def provision_values(*, is_test: bool, delivery_id, actor: str, now) -> dict:
+    """The columns of a new instance's provisioning job (orders.statements writes it in the
+    instance's own statement; `job_add` writes every other job)."""
+    return {
+        "is_test": is_test,
+        "next_run_at": now + grace(),
+        "enqueued_at": None if through_outbox() else now,
+        "delivery_id": delivery_id,
+        "actor": actor[:160],
+    }
 
 
 def cancel_unstarted(instance: Instance) -> int:
@@ -166,9 +202,11 @@ def jobs_sweep() -> int:
 
     sent = [job_id for job_id in due if send_now(run_job, job_id)]
     if sent:
-        # Not again before another grace period: a backlog is not multiplied in the queue.
+        # Not again before another grace period: a backlog is not multiplied in the queue. Nor by
+        # the outbox: what the sweep sent is owed no other message.
+        now = timezone.now()
         Job.objects.filter(pk__in=sent, state__in=(Job.State.PENDING, Job.State.RETRY)).update(
-            next_run_at=timezone.now() + grace()
+            next_run_at=now + grace(), enqueued_at=now
         )
         logger.info("orders.jobs_swept count=%d", len(sent))
     return len(sent)

@@ -18,6 +18,12 @@ def jobs():
     return [([row["kind"], row["state"]], row["n"]) for row in rows]
 
 
+def owed_jobs():
+    """Jobs committed but not yet published by a dispatcher (orders.outbox): growing means no
+    worker is dispatching, or the broker is down."""
+    return [([], Job.objects.filter(enqueued_at__isnull=True).count())]
+
+
 def open_alerts():
     rows = Alert.objects.filter(resolved_at__isnull=True).values("kind").annotate(n=Count("id")).order_by()
     return [([row["kind"]], row["n"]) for row in rows]

@@ -4,7 +4,8 @@ An `Instance` is one purchased SaaS resource (one V2 order line, or one V1 order
 lifecycle `status` (active → frozen → released) is what KooGallery told us; its
 `provisioning_state` (pending / ready / failed) says whether the provisioner has caught up. Both
 change only through `orders.states.transition`, which appends a `Transition` row. Slow work is a
-`Job` row written in the same transaction and run by Celery (orders.jobs).
+`Job` row written in the same transaction and run by Celery (orders.jobs): the row is also the
+message, published by the outbox dispatcher (orders.outbox).
 
 Idempotency lives in the unique constraints below (koogallery-protocol.md §5.1).
 """
@@ -224,6 +225,9 @@ class Job(models.Model):
     last_error = models.TextField(blank=True)
     result_code = models.CharField(max_length=8, blank=True, help_text="KooGallery code of a final failure")
     next_run_at = models.DateTimeField(help_text="when the sweep may (re-)enqueue it")
+    enqueued_at = models.DateTimeField(
+        null=True, blank=True, help_text="last handed to the broker or an in-process runner; empty: owed (the outbox)"
+    )
     lease_until = models.DateTimeField(null=True, blank=True, help_text="a running job's lease")
     delivery_id = models.UUIDField(null=True, blank=True)
     actor = models.CharField(max_length=160, default="marketplace")
@@ -238,6 +242,9 @@ class Job(models.Model):
         indexes = [
             models.Index(fields=["state", "next_run_at"], name="job_state_due"),
             models.Index(fields=["instance", "state"], name="job_instance_state"),
+            # The outbox (orders.outbox): what the dispatcher still owes the broker, found without
+            # reading the table's history.
+            models.Index(fields=["id"], condition=Q(enqueued_at__isnull=True), name="job_unpublished"),
         ]
 
     def __str__(self) -> str:

@@ -95,16 +95,22 @@ def transition(
 def log_created(instance: Instance, *, reason: str, delivery_id, actor: str) -> None:
     """The first row of every instance's log: ∅ → active, provisioning pending."""
     Transition.objects.create(
-        instance=instance,
-        event="create",
-        from_status="",
-        to_status=instance.status,
-        from_provisioning="",
-        to_provisioning=instance.provisioning_state,
-        reason=reason[:500],
-        delivery_id=delivery_id,
-        actor=actor[:160],
+        instance=instance, **log_created_values(reason=reason, delivery_id=delivery_id, actor=actor)
     )
+
+
+def log_created_values(*, reason: str, delivery_id, actor: str) -> dict:
+    """The creation row's columns (orders.statements writes it in the instance's own statement)."""
+    return {
+        "event": "create",
+        "from_status": "",
+        "to_status": Status.ACTIVE,
+        "from_provisioning": "",
+        "to_provisioning": Provisioning.PENDING,
+        "reason": reason[:500],
+        "delivery_id": delivery_id,
+        "actor": actor[:160],
+    }
 
 
 def is_ready(instance: Instance) -> bool:

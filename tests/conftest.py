@@ -108,13 +108,18 @@ def koogallery_via_django(client) -> KooGallery:
 
 @pytest.fixture(scope="session")
 def celery_worker(django_db_setup, django_db_blocker, fake_openapi_server):
-    """One real Celery worker for the session, on this session's own queue and the test database."""
+    """One real Celery worker for the session, on this session's own queue and the test database.
+
+    Its orders job dispatcher (orders.outbox) is off: a session-long dispatcher would publish the
+    jobs of every later test that commits them, including tests that keep jobs undelivered or
+    deliver them through workers of their own. `broker_jobs` dispatches for its test instead."""
     env = processes.service_env(
         KOOGALLERY_ACCESS_KEY=ACCESS_KEY,
         KOOGALLERY_KIT_ACCESS_KEY=KIT_KEY,
         KOOGALLERY_OPENAPI_URL=fake_openapi_server.url,
         KOOGALLERY_OPENAPI_AK=OPENAPI_AK,
         KOOGALLERY_OPENAPI_SK=OPENAPI_SK,
+        ORDERS_JOB_DISPATCHER="0",
     )
     worker = processes.celery_worker(env).start(timeout=60)
     yield worker
@@ -123,9 +128,16 @@ def celery_worker(django_db_setup, django_db_blocker, fake_openapi_server):
 
 @pytest.fixture
 def broker_jobs(transactional_db, celery_worker, settings):
-    """Jobs go through Redis to the real worker (the test must wait for their effects)."""
+    """Jobs go through Redis to the real worker (the test must wait for their effects): on-commit
+    publishes as in production, and the orders outbox through a dispatcher running for this test
+    (the same `orders.outbox.Dispatcher` a worker runs)."""
+    from orders.outbox import Dispatcher
+
     settings.ISV_JOB_DISPATCH = "broker"
-    return celery_worker
+    dispatcher = Dispatcher(poll=0.5)
+    dispatcher.start()
+    yield celery_worker
+    dispatcher.stop()
 
 
 @pytest.fixture

@@ -12,14 +12,14 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from .. import alerts, jobs
+from .. import alerts, jobs, statements
 from ..credentials import new_password, new_user_name
 from ..inserts import insert_unless_conflict
 from ..models import Instance, InstanceOrder, Job, OrderNotification, Provisioning, Status
-from ..states import log_created, transition
+from ..states import log_created, log_created_values, transition
 from .common import frontend_url, locked
 
 logger = logging.getLogger("orders.services")
@@ -75,54 +75,97 @@ def _find(purchase: Purchase) -> Instance | None:
     return rows.filter(purchase_product_id=purchase.product_id).first()
 
 
+# What an instance takes from the purchase as it is (the rest is computed in _new_values).
+PURCHASE_COLUMNS = (
+    "generation", "order_id", "order_line_id", "product_id", "sku_code", "business_id", "customer_id",
+    "customer_name", "user_id", "user_name", "mobile_phone", "email", "is_trial", "is_test", "expires_at",
+    "charging_mode", "period_type", "period_number", "order_amount", "provision_type", "quantity",
+    "disk_size", "band_width", "saas_extend_params",
+)  # fmt: skip
+
+
+def _new_values(purchase: Purchase, instance_id: str, now) -> dict[str, Any]:
+    values = {name: getattr(purchase, name) for name in PURCHASE_COLUMNS}
+    values.update(
+        instance_id=instance_id,
+        purchase_product_id=purchase.product_id if purchase.generation == 1 else "",
+        request_params=purchase.params,
+        effective_at=now,
+        front_end_url=frontend_url(instance_id),
+        app_user_name=new_user_name(),
+        app_password=new_password(),
+    )
+    return values
+
+
 def _insert(purchase: Purchase, *, delivery_id, actor: str) -> tuple[Instance, bool]:
     # §4.1.1: the instance id is the businessId of the first call, when it is a usable id (no
     # comma: queryInstance lists are comma-separated), else a UUID.
     preferred = purchase.business_id if INSTANCE_ID.fullmatch(purchase.business_id) else None
     candidates = [preferred] if preferred else []
     candidates += [str(uuid.uuid4()) for _ in range(2)]
-    values = {
-        name: getattr(purchase, name)
-        for name in (
-            "generation", "order_id", "order_line_id", "product_id", "sku_code", "business_id", "customer_id",
-            "customer_name", "user_id", "user_name", "mobile_phone", "email", "is_trial", "is_test", "expires_at",
-            "charging_mode", "period_type", "period_number", "order_amount", "provision_type", "quantity",
-            "disk_size", "band_width", "saas_extend_params",
-        )
-    }  # fmt: skip
+    one_statement = connection.vendor == "postgresql"
     for candidate in candidates:
-        instance = Instance(
-            instance_id=candidate,
-            purchase_product_id=purchase.product_id if purchase.generation == 1 else "",
-            request_params=purchase.params,
-            effective_at=timezone.now(),
-            front_end_url=frontend_url(candidate),
-            app_user_name=new_user_name(),
-            app_password=new_password(),
-            **values,
-        )
-        if not insert_unless_conflict(instance):
+        if one_statement:
+            instance = _insert_in_one_statement(candidate, purchase, delivery_id=delivery_id, actor=actor)
+        else:
+            instance = _insert_with_the_orm(candidate, purchase, delivery_id=delivery_id, actor=actor)
+        if instance is None:
             # Either a concurrent duplicate won (return its row), or the id is taken elsewhere.
             existing = _find(purchase)
             if existing is not None:
                 return existing, False
             continue
-        log_created(instance, reason=f"newInstance order {purchase.order_id}", delivery_id=delivery_id, actor=actor)
-        InstanceOrder.objects.create(  # a new instance: no concurrent duplicate can exist
-            instance=instance,
-            kind=InstanceOrder.Kind.PURCHASE,
-            order_id=purchase.order_id,
-            order_line_id=purchase.order_line_id,
-            product_id=purchase.product_id,
-            expires_at=purchase.expires_at,
-            amount=purchase.order_amount,
-            params=purchase.params,
-            delivery_id=delivery_id,
-        )
-        jobs.job_add(instance, Job.Kind.PROVISION, actor=actor, delivery_id=delivery_id)
         logger.info("orders.instance_created instance=%s delivery=%s", instance.instance_id, delivery_id)
         return instance, True
     raise RuntimeError("could not allocate an instance id")
+
+
+def _insert_in_one_statement(candidate: str, purchase: Purchase, *, delivery_id, actor: str) -> Instance | None:
+    """PostgreSQL: the instance, its creation log row, its purchase order and its provisioning job
+    in one round trip (orders.statements); the three others only if the instance was inserted."""
+    now = timezone.now()
+    reason = f"newInstance order {purchase.order_id}"
+    inserted = statements.insert_purchase(
+        _new_values(purchase, candidate, now),
+        log_created_values(reason=reason, delivery_id=delivery_id, actor=actor),
+        {
+            "order_id": purchase.order_id,
+            "order_line_id": purchase.order_line_id,
+            "product_id": purchase.product_id,
+            "expires_at": purchase.expires_at,
+            "amount": purchase.order_amount,
+            "params": purchase.params,
+            "delivery_id": delivery_id,
+        },
+        jobs.provision_values(is_test=purchase.is_test, delivery_id=delivery_id, actor=actor, now=now),
+        now=now,
+        notify=jobs.through_outbox(),
+    )
+    if inserted is None:
+        return None
+    jobs.written(inserted.job_id, notified=True)
+    return inserted.instance
+
+
+def _insert_with_the_orm(candidate: str, purchase: Purchase, *, delivery_id, actor: str) -> Instance | None:
+    instance = Instance(**_new_values(purchase, candidate, timezone.now()))
+    if not insert_unless_conflict(instance):
+        return None
+    log_created(instance, reason=f"newInstance order {purchase.order_id}", delivery_id=delivery_id, actor=actor)
+    InstanceOrder.objects.create(  # a new instance: no concurrent duplicate can exist
+        instance=instance,
+        kind=InstanceOrder.Kind.PURCHASE,
+        order_id=purchase.order_id,
+        order_line_id=purchase.order_line_id,
+        product_id=purchase.product_id,
+        expires_at=purchase.expires_at,
+        amount=purchase.order_amount,
+        params=purchase.params,
+        delivery_id=delivery_id,
+    )
+    jobs.job_add(instance, Job.Kind.PROVISION, actor=actor, delivery_id=delivery_id)
+    return instance
 
 
 def instance_create(*, purchase: Purchase, delivery_id, actor: str) -> Created:
@@ -196,18 +239,10 @@ def _wait_until_ready(instance: Instance) -> Instance:
 # --- queryInstance -------------------------------------------------------------------------------
 
 
-# What a queryInstance answer reads (orders/answers.py, orders/callbacks.py): KooGallery polls this
-# and calls it live, so one query of these columns only — building the full 50-column SELECT cost
-# more than everything else in the call.
-QUERY_COLUMNS = (
-    "instance_id", "status", "provisioning_state", "provisioned_at", "failure_code", "front_end_url", "admin_url",
-    "app_user_name", "app_password", "app_memo", "charging_mode", "usage_value", "usage_at", "related_instance_id",
-)  # fmt: skip
-
-
-def instance_query(*, instance_ids: list[str]) -> list[Instance]:
-    """The known instances among `instance_ids`, in the order asked: one query (§4.1.2)."""
-    rows = Instance.objects.filter(instance_id__in=instance_ids).only(*QUERY_COLUMNS)
+def instance_query(*, instance_ids: list[str]) -> list[statements.AnswerRow]:
+    """The known instances among `instance_ids`, in the order asked: one statement (§4.1.2).
+    KooGallery polls this and calls it live, so it reads only the columns its answer needs."""
+    rows = statements.instances_for_answer(instance_ids)
     found = {row.instance_id: row for row in rows}
     return [found[i] for i in instance_ids if i in found]
 

@@ -9,7 +9,6 @@ import pytest
 from config.celery import app as celery_app
 from marketplace_isv.simulator.client import new_order_id
 from orders.models import Instance
-from tests.support.processes import free_port
 
 
 @pytest.fixture
@@ -43,12 +42,9 @@ def use_broker(url: str) -> None:
 
 @pytest.fixture
 def undelivered_jobs(settings):
-    """Jobs are published to a broker nobody answers on: they stay pending until the test runs them."""
-    original = celery_app.conf.broker_url
+    """Jobs go to the outbox (orders.outbox) and no dispatcher runs: they stay pending until the
+    test runs them."""
     settings.ISV_JOB_DISPATCH = "broker"
-    use_broker(f"redis://127.0.0.1:{free_port()}/0")
-    yield
-    use_broker(original)
 
 
 def order_line() -> tuple[str, str]:

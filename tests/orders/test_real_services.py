@@ -55,6 +55,15 @@ def workers(service_env, private_broker):
         worker.stop()
 
 
+def test_a_worker_alone_dispatches_and_runs_the_jobs_the_calls_committed(koogallery, workers):
+    workers()  # `celery -A config worker`: its outbox dispatcher publishes, no sweep, no beat
+    answers = [new_v2(koogallery).assert_envelope() for _ in range(3)]
+    assert {a["resultCode"] for a in answers} == {"000004"}
+    wait_for(lambda: Job.objects.filter(state="done").count() == 3, what="every job done")
+    assert set(Job.objects.values_list("attempts", flat=True)) == {1}
+    assert DemoWorkspace.objects.count() == 3
+
+
 def test_calls_are_answered_while_redis_is_down_and_their_jobs_run_once_it_is_back(koogallery, private_broker, workers):
     workers()
     private_broker.stop()
