@@ -23,6 +23,9 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 app = Celery("config")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+# Every worker also drains the orders outbox: it publishes the jobs the web process committed
+# (orders/outbox.py). The step is resolved when a worker builds its bootsteps; nowhere else.
+app.steps["worker"].add("orders.outbox:DispatcherStep")
 
 logger = logging.getLogger(__name__)
 

@@ -6,13 +6,7 @@ class OrdersConfig(AppConfig):
     verbose_name = "Orders and instances"
 
     def ready(self) -> None:
-        from config.celery import app
         from marketplace_isv.metrics import register_gauge
-
-        # Every Celery worker (`celery -A config worker`) also publishes the jobs the web process
-        # wrote: the outbox dispatcher (orders/outbox.py). A worker builds its bootsteps after
-        # Django is set up, so the step is in place in time; elsewhere it is never built.
-        app.steps["worker"].add("orders.outbox:DispatcherStep")
 
         from . import metrics
 

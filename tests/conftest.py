@@ -31,10 +31,10 @@ def journal_writer_stopped(django_db_setup):
     """The batch writer's thread holds a connection of its own: close it before the test
     database is dropped."""
     yield
-    from marketplace_isv import journal
+    from marketplace_isv import journal_writer
 
-    if journal._writer is not None:
-        journal._writer.stop()
+    if journal_writer._writer is not None:
+        journal_writer._writer.stop()
 
 
 @pytest.fixture(scope="session")

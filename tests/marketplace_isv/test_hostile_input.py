@@ -7,7 +7,7 @@ import json
 import pytest
 
 from config.wsgi import application
-from marketplace_isv import fields, journal, routes
+from marketplace_isv import fields, journal, journal_writer, routes
 from marketplace_isv.envelope import ParamError
 from marketplace_isv.models import Delivery
 from marketplace_isv.simulator.client import Reply, new_nonce
@@ -181,7 +181,7 @@ def test_unverified_bodies_are_kept_only_in_part(koogallery, settings):
 )
 def test_the_batch_journal_survives_hostile_identifiers(koogallery, settings, monkeypatch, hostile):
     settings.ISV_JOURNAL_ASYNC = True
-    monkeypatch.setattr(journal, "_writer", None)
+    monkeypatch.setattr(journal_writer, "_writer", None)
     from marketplace_isv.simulator.client import compact_sorted
 
     if any("\ud800" in value for value in hostile.values()):
@@ -190,7 +190,7 @@ def test_the_batch_journal_survives_hostile_identifiers(koogallery, settings, mo
         raw = compact_sorted({"activity": "echo", **hostile})
     assert koogallery.v2("echo", raw_body=raw, key="wrong").code == "000001"
     assert koogallery.v2("echo", {"orderId": "CS-AFTER"}, key="wrong").code == "000001"
-    assert journal.writer().flush(timeout=10)
-    journal.writer().stop()
+    assert journal_writer.writer().flush(timeout=10)
+    journal_writer.writer().stop()
     assert Delivery.objects.filter(order_id="CS-AFTER").exists()
     assert Delivery.objects.count() == 2

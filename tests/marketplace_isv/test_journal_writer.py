@@ -4,7 +4,8 @@ import threading
 
 import pytest
 
-from marketplace_isv import journal, routes
+from marketplace_isv import journal_writer as journal
+from marketplace_isv import routes
 from marketplace_isv.models import Delivery
 
 pytestmark = pytest.mark.django_db(transaction=True)
