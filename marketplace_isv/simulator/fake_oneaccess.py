@@ -17,18 +17,18 @@ tenant's domainName. Everything received is kept for tests to inspect.
 
 from __future__ import annotations
 
-import json
 import logging
 import secrets
 import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from ..crypto import constant_time_equal
+from . import http_fake
 
 logger = logging.getLogger(__name__)
 
@@ -211,45 +211,15 @@ class FakeOneAccess:
     # --- serving -----------------------------------------------------------------------------------
 
     def start(self) -> FakeOneAccess:
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def _serve(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
-                headers = {k.lower(): v for k, v in self.headers.items()}
-                try:
-                    status, payload, extra = fake.handle(self.command, self.path, headers, body)
-                except Exception:  # a fake must not die on a bad request
-                    logger.exception("fake_oneaccess.error")
-                    status, payload, extra = 500, {"error": "server_error"}, {}
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json;charset=UTF-8")
-                for name, value in extra.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            do_GET = do_POST = _serve
-
-            def log_message(self, fmt, *args) -> None:
-                logger.debug("fake_oneaccess " + fmt, *args)
-
-        self._server = ThreadingHTTPServer((self.host, self.port), Handler)
-        self._server.daemon_threads = True
+        self._server = http_fake.serve(
+            self.handle, host=self.host, port=self.port, name="fake-oneaccess", error_payload={"error": "server_error"}
+        )
         self.port = self._server.server_address[1]
-        threading.Thread(target=self._server.serve_forever, name="fake-oneaccess", daemon=True).start()
         return self
 
     def stop(self) -> None:
-        if self._server:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        http_fake.stop(self._server)
+        self._server = None
 
 
 def _error(status: int, error: str, description: str) -> tuple[int, dict, dict]:

@@ -19,13 +19,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.parser import BytesParser
 from email.policy import HTTP
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from .. import apig
 from ..crypto import constant_time_equal
 from ..openapi import QUERY_ORDER_PATH, USAGE_PATH, usage_signature
+from . import http_fake
 
 logger = logging.getLogger(__name__)
 
@@ -263,42 +264,16 @@ class FakeOpenApi:
     # --- serving -------------------------------------------------------------------------------
 
     def start(self) -> FakeOpenApi:
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def _serve(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
-                headers = {k.lower(): v for k, v in self.headers.items()}
-                try:
-                    status, payload, extra = fake.handle(self.command, self.path, headers, body)
-                except Exception:  # a fake must not die on a bad request
-                    logger.exception("fake_openapi.error")
-                    status, payload, extra = 500, {"resultCode": "MKT.0999", "resultMsg": "fake error"}, {}
-                data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", extra.pop("Content-Type", "application/json"))
-                for name, value in extra.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            do_GET = do_POST = do_PUT = do_DELETE = _serve
-
-            def log_message(self, fmt, *args) -> None:
-                logger.debug("fake_openapi " + fmt, *args)
-
-        self._server = ThreadingHTTPServer((self.host, self.port), Handler)
-        self._server.daemon_threads = True
+        self._server = http_fake.serve(
+            self.handle,
+            host=self.host,
+            port=self.port,
+            name="fake-openapi",
+            error_payload={"resultCode": "MKT.0999", "resultMsg": "fake error"},
+        )
         self.port = self._server.server_address[1]
-        threading.Thread(target=self._server.serve_forever, name="fake-openapi", daemon=True).start()
         return self
 
     def stop(self) -> None:
-        if self._server:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        http_fake.stop(self._server)
+        self._server = None
