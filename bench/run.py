@@ -214,7 +214,7 @@ def _drop_queue(redis_url: str, queue: str) -> None:
     import redis
 
     try:
-        redis.Redis.from_url(redis_url).delete(queue)
+        redis.Redis.from_url(redis_url).delete(queue, f"_kombu.binding.{queue}", f"_kombu.binding_permanent.{queue}")
     except Exception as exc:  # noqa: BLE001 — best effort cleanup
         print(f"bench: could not drop queue {queue}: {exc}", file=sys.stderr)
 

@@ -27,6 +27,21 @@ def pytest_configure(config):
 
 
 @pytest.fixture(scope="session", autouse=True)
+def session_queue_dropped():
+    """This session's Celery queue (named per session) is dropped at the end, with whatever
+    tasks were left in it, so test runs leave nothing behind in Redis."""
+    yield
+    import redis
+
+    queue = django_settings.CELERY_TASK_DEFAULT_QUEUE
+    try:
+        client = redis.Redis.from_url(django_settings.REDIS_URL, socket_connect_timeout=1)
+        client.delete(queue, f"_kombu.binding.{queue}", f"_kombu.binding_permanent.{queue}")
+    except redis.RedisError:
+        pass
+
+
+@pytest.fixture(scope="session", autouse=True)
 def journal_writer_stopped(django_db_setup):
     """The batch writer's thread holds a connection of its own: close it before the test
     database is dropped."""
