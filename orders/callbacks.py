@@ -105,21 +105,25 @@ def refresh_instance(payload: Payload, caller: Caller) -> Result:
     return _outcome(outcome)
 
 
-def update_instance_status(payload: Payload, caller: Caller) -> Result:
-    instance_id = fields.text(payload, "instanceId", required=True)
-    status = fields.text(payload, "status", required=True).upper()
+def _status_change(payload: Payload, caller: Caller, *, activity: str, member: str, unfreeze: str) -> Result:
+    """V2 updateInstanceStatus (FREEZE/UNFREEZE) and V1 instanceStatus (FREEZE/NORMAL)."""
+    status = fields.text(payload, member, required=True).upper()
     common = {
-        "instance_id": instance_id,
-        "activity": "updateInstanceStatus",
+        "instance_id": fields.text(payload, "instanceId", required=True),
+        "activity": activity,
         "is_test": fields.test_flag(payload),
         "delivery_id": caller.delivery_id,
         "actor": caller.actor,
     }
     if status == "FREEZE":
         return _outcome(services.instance_freeze(reason="marketplace", **common))
-    if status == "UNFREEZE":
+    if status == unfreeze:
         return _outcome(services.instance_unfreeze(**common))
-    raise ParamError("status must be FREEZE or UNFREEZE")
+    raise ParamError(f"{member} must be FREEZE or {unfreeze}")
+
+
+def update_instance_status(payload: Payload, caller: Caller) -> Result:
+    return _status_change(payload, caller, activity="updateInstanceStatus", member="status", unfreeze="UNFREEZE")
 
 
 def release_instance(payload: Payload, caller: Caller) -> Result:
@@ -281,20 +285,7 @@ def v1_expire_instance(payload: Payload, caller: Caller) -> Result:
 
 
 def v1_instance_status(payload: Payload, caller: Caller) -> Result:
-    instance_id = fields.text(payload, "instanceId", required=True)
-    status = fields.text(payload, "instanceStatus", required=True).upper()
-    common = {
-        "instance_id": instance_id,
-        "activity": "instanceStatus",
-        "is_test": fields.test_flag(payload),
-        "delivery_id": caller.delivery_id,
-        "actor": caller.actor,
-    }
-    if status == "FREEZE":
-        return _outcome(services.instance_freeze(reason="marketplace", **common))
-    if status == "NORMAL":
-        return _outcome(services.instance_unfreeze(**common))
-    raise ParamError("instanceStatus must be FREEZE or NORMAL")
+    return _status_change(payload, caller, activity="instanceStatus", member="instanceStatus", unfreeze="NORMAL")
 
 
 def v1_upgrade(payload: Payload, caller: Caller) -> Result:
