@@ -13,7 +13,7 @@ from typing import Any
 
 from django.db import OperationalError, connection
 
-from .journal import _SQL, COLUMNS, _params
+from .journal import _SQL, COLUMNS, row_params
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +45,7 @@ class JournalWriter:
         self.flushing = False
         self.stopping = False
         self.configured = False
+        self.hurry = False  # flush() asked for the rows now
 
     def add(self, values: dict[str, Any]) -> None:
         with self.cond:
@@ -68,6 +69,7 @@ class JournalWriter:
         """Wait until every row added so far is written (tests, shutdown). True if done."""
         deadline = time.monotonic() + timeout
         with self.cond:
+            self.hurry = True
             self.cond.notify_all()
         while time.monotonic() < deadline:
             if self.pending() == 0:
@@ -87,8 +89,15 @@ class JournalWriter:
     def _take(self) -> list[dict[str, Any]]:
         """The next batch: at most BATCH_ROWS rows or about BATCH_BYTES of text."""
         with self.cond:
-            if not self.rows:
-                self.cond.wait(self.FLUSH_SECONDS)
+            # Gather for up to FLUSH_SECONDS (less once BATCH rows wait, or when asked to flush):
+            # taking each row as it comes would make every batch a single row again.
+            deadline = time.monotonic() + self.FLUSH_SECONDS
+            while len(self.rows) < self.BATCH and not self.stopping and not self.hurry:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self.cond.wait(left)
+            self.hurry = False
             size = count = 0
             for row in self.rows[: self.BATCH_ROWS]:
                 size += len(row["raw_body"]) + len(row["response_body"]) + len(row["raw_query"]) + 512
@@ -105,7 +114,7 @@ class JournalWriter:
                 cursor.execute("SET synchronous_commit TO OFF")  # rows of calls that changed nothing
                 self.configured = True
             holders = "(" + ", ".join(["%s"] * len(COLUMNS)) + ")"
-            cursor.execute(_SQL + ", ".join([holders] * len(rows)), _params(rows))
+            cursor.execute(_SQL + ", ".join([holders] * len(rows)), row_params(rows))
 
     def _reset_connection(self) -> None:
         from django.db import close_old_connections

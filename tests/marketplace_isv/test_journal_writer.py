@@ -62,3 +62,31 @@ def test_a_full_backlog_drops_the_oldest_rows_and_counts_them(async_journal, mon
         writer.add({"order": i})
     assert [row["order"] for row in writer.rows] == [2, 3, 4]
     assert writer.dropped == 2
+
+
+def test_rows_arriving_one_at_a_time_are_written_in_few_batches(async_journal):
+    """Calls answered one after another must not each cost the writer its own INSERT: the writer
+    gathers for up to FLUSH_SECONDS before it writes."""
+    import time
+
+    from marketplace_isv.envelope import Result
+    from marketplace_isv.journal import Draft
+
+    writer = journal.writer()
+    batches = []
+    insert = writer._insert
+
+    def counting_insert(rows):
+        batches.append(len(rows))
+        insert(rows)
+
+    writer._insert = counting_insert
+    for i in range(300):
+        draft = Draft("v2", "POST", "/koogallery/produce", "", {}, "127.0.0.1")
+        draft.take_fields({"orderId": f"trickle-{i}"})
+        draft.write(Result.ok(), b"{}", durable=False)
+        time.sleep(0.0003)  # faster than one INSERT takes: a writer taking rows as they come writes many
+    assert writer.flush()
+    assert Delivery.objects.filter(order_id__startswith="trickle-").count() == 300
+    assert sum(batches) == 300
+    assert len(batches) <= 10, batches  # ~100-200 ms of arrivals, gathered 50 ms at a time
