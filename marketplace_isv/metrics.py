@@ -32,13 +32,22 @@ LATENCY = Histogram(
 _GAUGES: list[tuple[str, str, list[str], Callable[[], Iterable[tuple[list[str], float]]]]] = []
 
 
-def observe_delivery(scheme: str, activity: str, result_code: str, elapsed_ms: float) -> None:
-    # Activity names come from the caller: keep the label set bounded.
-    from .routes import TABLES
+_children: dict[tuple[str, str, str], tuple] = {}  # labelled series, looked up once per process
 
-    known = any(activity in table for table in TABLES.values())
-    DELIVERIES.labels(scheme, activity if known else "other", result_code).inc()
-    LATENCY.labels(scheme).observe(elapsed_ms / 1000)
+
+def observe_delivery(scheme: str, activity: str, result_code: str, elapsed_ms: float) -> None:
+    series = _children.get((scheme, activity, result_code))
+    if series is None:
+        # Activity names come from the caller: keep the label set (and this cache) bounded.
+        from .routes import TABLES
+
+        known = any(activity in table for table in TABLES.values())
+        label = activity if known else "other"
+        series = (DELIVERIES.labels(scheme, label, result_code), LATENCY.labels(scheme))
+        if known:
+            _children[(scheme, activity, result_code)] = series
+    series[0].inc()
+    series[1].observe(elapsed_ms / 1000)
 
 
 def register_gauge(name: str, help_text: str, labels: list[str], fn) -> None:
