@@ -40,14 +40,14 @@ class Provisioning(models.TextChoices):
 class Instance(models.Model):
     instance_id = models.CharField(max_length=64, unique=True, help_text="our id, answered to KooGallery")
     generation = models.PositiveSmallIntegerField(choices=[(1, "V1"), (2, "V2")])
-    order_id = models.CharField(max_length=255, db_index=True, help_text="the purchase order")
+    order_id = models.CharField(max_length=255, help_text="the purchase order")
     order_line_id = models.CharField(max_length=255, blank=True, default="", help_text="V2 only")
     purchase_product_id = models.CharField(
         max_length=255, blank=True, default="", help_text="V1: the productId bought (the key; product_id may change)"
     )
     business_id = models.CharField(max_length=255, blank=True, help_text="businessId of the first call")
 
-    customer_id = models.CharField(max_length=255, blank=True, db_index=True)
+    customer_id = models.CharField(max_length=255, blank=True)
     customer_name = models.CharField(max_length=255, blank=True)
     user_id = models.CharField(max_length=255, blank=True, help_text="IAM sub-user (V1)")
     user_name = models.CharField(max_length=255, blank=True, help_text="IAM sub-user (V1)")
@@ -57,7 +57,7 @@ class Instance(models.Model):
     product_id = models.CharField(max_length=255, blank=True)
     sku_code = models.CharField(max_length=255, blank=True)
     product_name = models.CharField(max_length=255, blank=True)
-    charging_mode = models.CharField(max_length=16, blank=True, choices=ChargingMode.choices, db_index=True)
+    charging_mode = models.CharField(max_length=16, blank=True, choices=ChargingMode.choices)
     period_type = models.CharField(max_length=16, blank=True)
     period_number = models.IntegerField(null=True, blank=True)
     order_amount = models.DecimalField(max_digits=24, decimal_places=4, null=True, blank=True)
@@ -71,13 +71,11 @@ class Instance(models.Model):
     effective_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
     is_trial = models.BooleanField(default=False)
-    is_test = models.BooleanField(default=False, db_index=True, help_text="testFlag=1: debug and dial tests")
+    is_test = models.BooleanField(default=False, help_text="testFlag=1: debug and dial tests")
 
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE, db_index=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
     frozen_reason = models.CharField(max_length=16, blank=True, help_text="expired / marketplace / operator")
-    provisioning_state = models.CharField(
-        max_length=16, choices=Provisioning.choices, default=Provisioning.PENDING, db_index=True
-    )
+    provisioning_state = models.CharField(max_length=16, choices=Provisioning.choices, default=Provisioning.PENDING)
     provisioned_at = models.DateTimeField(null=True, blank=True, help_text="first provisioning finished")
     failure_code = models.CharField(max_length=8, blank=True, help_text="answered by queryInstance once failed")
     failure_reason = models.TextField(blank=True)
@@ -104,6 +102,15 @@ class Instance(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        # Every index costs each newInstance an insertion (they were 17): plain b-trees for the
+        # exact lookups and the operators' filters, none for LIKE prefixes (nothing searches by
+        # prefix; the console's contains-searches cannot use them) or two-valued columns.
+        indexes = [
+            models.Index(fields=["order_id"], name="instance_order"),
+            models.Index(fields=["customer_id"], name="instance_customer"),
+            models.Index(fields=["status"], name="instance_status"),
+            models.Index(fields=["provisioning_state"], name="instance_provisioning"),
+        ]
         constraints = [
             # §5.1: V2 newInstance is keyed by order line; V1 by order + product (pay-per-use
             # creates one instance per productId, and the pair works for every V1 order).
@@ -144,10 +151,11 @@ class InstanceOrder(models.Model):
         UNSUBSCRIBE = "unsubscribe"
         OTHER = "other", "other (unknown scene)"
 
-    instance = models.ForeignKey(Instance, on_delete=models.CASCADE, related_name="orders")
+    # Found by instance through instance_order_once_per_kind (its first column): no index of its own.
+    instance = models.ForeignKey(Instance, on_delete=models.CASCADE, related_name="orders", db_index=False)
     kind = models.CharField(max_length=24, choices=Kind.choices)
     scene = models.CharField(max_length=64, blank=True, help_text="as received (V2 refreshInstance)")
-    order_id = models.CharField(max_length=255, db_index=True)
+    order_id = models.CharField(max_length=255)
     order_line_id = models.CharField(max_length=255, blank=True, default="")
     product_id = models.CharField(max_length=255, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True, help_text="expiry this order set")
@@ -160,6 +168,7 @@ class InstanceOrder(models.Model):
 
     class Meta:
         ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["order_id"], name="instance_order_order")]
         constraints = [
             models.UniqueConstraint(
                 fields=["instance", "order_id", "order_line_id", "kind"], name="instance_order_once_per_kind"
@@ -211,7 +220,10 @@ class Job(models.Model):
         FAILED = "failed", "failed (out of retries)"
         CANCELLED = "cancelled", "cancelled (superseded)"
 
-    instance = models.ForeignKey(Instance, on_delete=models.CASCADE, null=True, blank=True, related_name="jobs")
+    # Found by instance through job_instance_state (its first column): no index of its own.
+    instance = models.ForeignKey(
+        Instance, on_delete=models.CASCADE, null=True, blank=True, related_name="jobs", db_index=False
+    )
     notification = models.ForeignKey(
         "OrderNotification", on_delete=models.CASCADE, null=True, blank=True, related_name="jobs"
     )
