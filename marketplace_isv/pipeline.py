@@ -9,9 +9,10 @@ journaled on its own (`refuse`). Read-only interfaces (routes.READ_ONLY) need no
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from django.db import DatabaseError, OperationalError, connection, transaction
@@ -71,11 +72,15 @@ def run(draft: Draft, surface: Surface, inbound: Inbound, caller: Caller) -> Out
             result = handler(payload, caller)
             body, signature = render(result, caller.key.secret)
             draft.write(result, body, durable=False)
-        else:
-            with transaction.atomic():
-                result = handler(payload, caller)
-                body, signature = render(result, caller.key.secret)
-                draft.write(result, body)  # the journal row commits with the handler's work
+            return _observed(draft, Outcome(result, body, signature))
+        if (caller.scheme, draft.activity) in routes.ONE_STATEMENT:
+            outcome = _in_one_statement(draft, handler, payload, caller)
+            if outcome is not None:
+                return _observed(draft, outcome)
+        with transaction.atomic():
+            result = handler(payload, caller)
+            body, signature = render(result, caller.key.secret)
+            draft.write(result, body)  # the journal row commits with the handler's work
         return _observed(draft, Outcome(result, body, signature))
     except ProtocolError as exc:
         return refuse(draft, surface, exc.result(), str(exc), caller=caller)
@@ -94,6 +99,41 @@ def run(draft: Draft, surface: Surface, inbound: Inbound, caller: Caller) -> Out
         logger.exception("delivery.unexpected_error delivery=%s", draft.id)
         error = f"unexpected error: {type(exc).__name__}: {exc}"
     return refuse(draft, surface, Result.of(INTERNAL_ERROR), error, caller=caller)
+
+
+class OneStatement:
+    """Handed to the handler of a routes.ONE_STATEMENT interface as `caller.one_statement`.
+
+    The handler may finish the call with ONE autocommitted statement that writes its effects and
+    the call's journal row together — one round trip instead of four (BEGIN, the statement, the
+    journal INSERT, COMMIT) — by rendering its answer here first: `journal_row(result)` returns
+    the row to insert, and the handler returns that same result once its statement has run. A
+    handler that cannot finish that way writes nothing and returns None; the call then takes the
+    usual transaction. (The row's latency is measured up to the statement, not through it.)"""
+
+    def __init__(self, draft: Draft, key: keys.Key):
+        self.draft, self.key = draft, key
+        self.answer: tuple[Result, bytes, str] | None = None
+
+    def journal_row(self, result: Result) -> dict[str, Any]:
+        body, signature = render(result, self.key.secret)
+        self.answer = (result, body, signature)
+        return self.draft.values(result, body)
+
+
+def _in_one_statement(draft: Draft, handler: Callable, payload: dict[str, Any], caller: Caller) -> Outcome | None:
+    if connection.vendor != "postgresql":
+        return None
+    attempt = OneStatement(draft, caller.key)
+    # Inside an outer transaction (an operator's replay, a test) a savepoint keeps a failed
+    # statement from breaking it; on its own the statement is its own transaction.
+    with transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext():
+        result = handler(payload, replace(caller, one_statement=attempt))
+    if result is None:
+        return None
+    if attempt.answer is None or attempt.answer[0] is not result:
+        raise RuntimeError(f"{draft.activity}: answered in one statement without its journal row")
+    return Outcome(*attempt.answer)
 
 
 def refuse(draft: Draft, surface: Surface, result: Result, error: str, *, caller: Caller | None = None) -> Outcome:

@@ -74,6 +74,11 @@ TABLES = {"v1": PRODUCE_V1, "v2": PRODUCE_V2, "kit_v1": KIT_V1, "kit_v2": KIT_V2
 # the WAL flush (journal.py), since a database crash could lose nothing but that row.
 READ_ONLY = {"queryInstance", "changeInstanceCheck"}
 
+# Interfaces whose common case the handler finishes in ONE autocommitted statement that also
+# writes the call's journal row (pipeline.OneStatement): a fresh V2 newInstance. Anything else
+# about them — a repeat, a conflict — takes the usual transaction.
+ONE_STATEMENT = {("v2", "newInstance")}
+
 
 @cache
 def _load(dotted: str) -> Callable:

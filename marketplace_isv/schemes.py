@@ -10,7 +10,7 @@ import json
 import logging
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -38,8 +38,10 @@ class Caller:
     variant: str = "raw"
     nonce: str | None = None
     timestamp: str | None = None
-    delivery_id: uuid.UUID = field(default_factory=uuid.uuid4)
+    delivery_id: uuid.UUID | None = None  # the journal row's id: views.answer() sets it
     actor: str = "marketplace"  # "marketplace", or "operator:<username>" on an admin replay
+    # pipeline.OneStatement, for the handler of a routes.ONE_STATEMENT interface; None otherwise.
+    one_statement: Any = None
 
     @property
     def is_kit(self) -> bool:

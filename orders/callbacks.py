@@ -69,7 +69,7 @@ def _query_answer(ids: list[str], caller: Caller) -> Result:
 # --- V2 (POST /koogallery/produce, §4.1) ---------------------------------------------------------
 
 
-def new_instance(payload: Payload, caller: Caller) -> Result:
+def new_instance(payload: Payload, caller: Caller) -> Result | None:
     purchase = services.Purchase(
         generation=2,
         order_id=fields.text(payload, "orderId", required=True),
@@ -78,10 +78,27 @@ def new_instance(payload: Payload, caller: Caller) -> Result:
         is_test=fields.test_flag(payload),
         params=payload,
     )
+    if caller.one_statement is not None:
+        # A fresh order line, the common case: instance, job and journal row in one statement
+        # (routes.ONE_STATEMENT). None: it was not fresh, nothing was written — the pipeline
+        # calls again in a transaction and the lines below answer.
+        answers = []
+
+        def journal_row(instance_id: str) -> dict:
+            answers.append(_new_instance_answer(instance_id, ready=False))
+            return caller.one_statement.journal_row(answers[-1])
+
+        created = services.instance_create_fresh(
+            purchase=purchase, delivery_id=caller.delivery_id, actor=caller.actor, journal_row=journal_row
+        )
+        return answers[-1] if created is not None else None
     created = services.instance_create(purchase=purchase, delivery_id=caller.delivery_id, actor=caller.actor)
+    return _new_instance_answer(created.instance.instance_id, ready=created.ready)
+
+
+def _new_instance_answer(instance_id: str, *, ready: bool) -> Result:
     # §4.1.1: 000000 only when the instance is usable now; else 000004 and KooGallery polls.
-    code = SUCCESS if created.ready else IN_PROGRESS
-    return Result.of(code, None, instanceId=created.instance.instance_id)
+    return Result.of(SUCCESS if ready else IN_PROGRESS, None, instanceId=instance_id)
 
 
 def query_instance(payload: Payload, caller: Caller) -> Result:

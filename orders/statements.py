@@ -8,9 +8,10 @@ same as the ORM path's, which stays for every other case (tests/orders/test_stat
 - `instances_for_answer`: one SELECT of the columns queryInstance's answer needs, as
   `AnswerRow` tuples (no model instances).
 - `insert_purchase`: on PostgreSQL, a new instance with its creation log row, its purchase order
-  and its provisioning job in ONE statement (a data-modifying CTE): `INSERT … ON CONFLICT DO
-  NOTHING` decides, under the unique constraints, whether this call creates the instance
-  (house style 3); when it does not, nothing else is written.
+  and its provisioning job — and, for a fresh V2 newInstance, the call's journal row — in ONE
+  statement (a data-modifying CTE): `INSERT … ON CONFLICT DO NOTHING` decides, under the unique
+  constraints, whether this call creates the instance (house style 3); when it does not, nothing
+  else is written.
 
 On PostgreSQL both are prepared once per database session (`Prepared`): parsing and planning them
 was most of what the server spent on the call.
@@ -27,6 +28,10 @@ from typing import Any, NamedTuple
 from django.db import connection
 from django.db.models import CharField, Field, JSONField
 from django.db.models.expressions import Col
+
+from marketplace_isv.journal import COLUMNS as JOURNAL_COLUMNS
+from marketplace_isv.journal import row_params as journal_params
+from marketplace_isv.models import Delivery
 
 from .models import Instance, InstanceOrder, Job, Provisioning, Status, Transition
 from .outbox import CHANNEL
@@ -208,7 +213,15 @@ def _dependent(alias: str, table: _Table, first: int, returning: str = "") -> tu
     return sql, n
 
 
-def _purchase_sql() -> str:
+def _journal_clause(first: int) -> tuple[str, int]:
+    """`d AS (INSERT INTO <the journal> (…) SELECT $first, … FROM i)`: the call's journal row,
+    written only if the instance was (pipeline.OneStatement)."""
+    holders = ", ".join(f"${n}" for n in range(first, first + len(JOURNAL_COLUMNS)))
+    sql = f"d AS (INSERT INTO {Delivery._meta.db_table} ({', '.join(JOURNAL_COLUMNS)}) SELECT {holders} FROM i)"
+    return sql, first + len(JOURNAL_COLUMNS)
+
+
+def _purchase_sql(journaled: bool = False) -> str:
     quote = connection.ops.quote_name
     count = len(_INSTANCES.fields)
     holders = ", ".join(f"${n}" for n in range(1, count + 1))
@@ -219,17 +232,21 @@ def _purchase_sql() -> str:
     transitions, n = _dependent("t", _TRANSITIONS, count + 1)
     orders, n = _dependent("o", _ORDERS, n)
     jobs, n = _dependent("j", _JOBS, n, f" RETURNING {quote(Job._meta.pk.column)}")
+    clauses = [instances, transitions, orders, jobs]
+    if journaled:
+        journal, n = _journal_clause(n)
+        clauses.append(journal)
     # The NOTIFY goes with the commit (orders.outbox); only when a job was written and asked for.
     return (
-        f"WITH {instances}, {transitions}, {orders}, {jobs} "
+        f"WITH {', '.join(clauses)} "
         f"SELECT i.id, j.id, CASE WHEN ${n} THEN pg_notify('{CHANNEL}', '') END FROM i CROSS JOIN j"
     )
 
 
-_PURCHASE = Prepared(
-    "orders_insert_purchase",
-    _purchase_sql,
-    len(_INSTANCES.fields) + len(_TRANSITIONS.fields) + len(_ORDERS.fields) + len(_JOBS.fields) - 3 + 1,
+_PURCHASE_PARAMS = len(_INSTANCES.fields) + len(_TRANSITIONS.fields) + len(_ORDERS.fields) + len(_JOBS.fields) - 3 + 1
+_PURCHASE = Prepared("orders_insert_purchase", _purchase_sql, _PURCHASE_PARAMS)
+_PURCHASE_JOURNALED = Prepared(
+    "orders_insert_purchase_journaled", lambda: _purchase_sql(journaled=True), _PURCHASE_PARAMS + len(JOURNAL_COLUMNS)
 )
 
 
@@ -252,9 +269,11 @@ def insert_purchase(
     *,
     now: datetime,
     notify: bool,
+    journal: dict[str, Any] | None = None,
 ) -> Inserted | None:
     """Insert a new instance and, only if it was inserted, its rows in the other three tables
-    (PostgreSQL only). Returns None when a unique constraint already held a row for the instance.
+    (PostgreSQL only) — and the call's journal row, when given (marketplace_isv.journal values).
+    Returns None when a unique constraint already held a row for the instance: nothing is written.
 
     Each dict names the columns (attnames) that differ from the ORM's defaults; auto_now(_add)
     columns get `now`."""
@@ -263,9 +282,11 @@ def insert_purchase(
     params += _dependent_params(_TRANSITIONS, transition, now)
     params += _dependent_params(_ORDERS, order, now)
     params += _dependent_params(_JOBS, job, now)
+    if journal is not None:
+        params += journal_params([journal])
     params.append(notify)
     with connection.cursor() as cursor:
-        _PURCHASE.run(cursor, params)
+        (_PURCHASE if journal is None else _PURCHASE_JOURNALED).run(cursor, params)
         found = cursor.fetchone()
     if found is None:
         return None

@@ -11,7 +11,14 @@ Outcomes that must keep what was written (an operator alert beside a 000003) are
 """
 
 from .common import Outcome, frontend_url
-from .creation import Created, Purchase, instance_create, instance_query, order_notification_record
+from .creation import (
+    Created,
+    Purchase,
+    instance_create,
+    instance_create_fresh,
+    instance_query,
+    order_notification_record,
+)
 from .lifecycle import (
     SpecChange,
     instance_check_change,
@@ -31,6 +38,7 @@ __all__ = [
     "frontend_url",
     "instance_check_change",
     "instance_create",
+    "instance_create_fresh",
     "instance_freeze",
     "instance_query",
     "instance_refresh",

@@ -6,6 +6,7 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -98,14 +99,16 @@ def _new_values(purchase: Purchase, instance_id: str, now) -> dict[str, Any]:
     return values
 
 
-def _insert(purchase: Purchase, *, delivery_id, actor: str) -> tuple[Instance, bool]:
+def _candidates(purchase: Purchase) -> list[str]:
     # §4.1.1: the instance id is the businessId of the first call, when it is a usable id (no
     # comma: queryInstance lists are comma-separated), else a UUID.
     preferred = purchase.business_id if INSTANCE_ID.fullmatch(purchase.business_id) else None
-    candidates = [preferred] if preferred else []
-    candidates += [str(uuid.uuid4()) for _ in range(2)]
+    return ([preferred] if preferred else []) + [str(uuid.uuid4()) for _ in range(2)]
+
+
+def _insert(purchase: Purchase, *, delivery_id, actor: str) -> tuple[Instance, bool]:
     one_statement = connection.vendor == "postgresql"
-    for candidate in candidates:
+    for candidate in _candidates(purchase):
         if one_statement:
             instance = _insert_in_one_statement(candidate, purchase, delivery_id=delivery_id, actor=actor)
         else:
@@ -121,7 +124,9 @@ def _insert(purchase: Purchase, *, delivery_id, actor: str) -> tuple[Instance, b
     raise RuntimeError("could not allocate an instance id")
 
 
-def _insert_in_one_statement(candidate: str, purchase: Purchase, *, delivery_id, actor: str) -> Instance | None:
+def _insert_in_one_statement(
+    candidate: str, purchase: Purchase, *, delivery_id, actor: str, journal: dict[str, Any] | None = None
+) -> Instance | None:
     """PostgreSQL: the instance, its creation log row, its purchase order and its provisioning job
     in one round trip (orders.statements); the three others only if the instance was inserted."""
     now = timezone.now()
@@ -141,6 +146,7 @@ def _insert_in_one_statement(candidate: str, purchase: Purchase, *, delivery_id,
         jobs.provision_values(is_test=purchase.is_test, delivery_id=delivery_id, actor=actor, now=now),
         now=now,
         notify=jobs.through_outbox(),
+        journal=journal,
     )
     if inserted is None:
         return None
@@ -165,6 +171,22 @@ def _insert_with_the_orm(candidate: str, purchase: Purchase, *, delivery_id, act
         delivery_id=delivery_id,
     )
     jobs.job_add(instance, Job.Kind.PROVISION, actor=actor, delivery_id=delivery_id)
+    return instance
+
+
+def instance_create_fresh(
+    *, purchase: Purchase, delivery_id, actor: str, journal_row: Callable[[str], dict[str, Any]]
+) -> Instance | None:
+    """A fresh order line's instance, with its log row, order, job — and the call's journal row,
+    `journal_row(instance_id)` — in one autocommitted statement (PostgreSQL; V2 newInstance
+    through pipeline.OneStatement). Returns None, having written nothing, when the order line
+    already has an instance or the preferred id is taken: `instance_create` does the rest."""
+    candidate = _candidates(purchase)[0]
+    instance = _insert_in_one_statement(
+        candidate, purchase, delivery_id=delivery_id, actor=actor, journal=journal_row(candidate)
+    )
+    if instance is not None:
+        logger.info("orders.instance_created instance=%s delivery=%s", instance.instance_id, delivery_id)
     return instance
 
 
