@@ -1,7 +1,9 @@
 """`make bench`: throughput and latency of the service, as ratios against a floor measured in
 the same run with the same gunicorn settings (DEVELOPERS' guide: speed is measured, not guessed).
 
-    python -m bench.run [--duration 10] [--connections 32] [--only floor,protocol]
+    python -m bench.run [--duration 10] [--connections 32] [--only floor,newinstance]
+
+(`--only` takes words: the scenarios whose names contain one of them run.)
 
 What it does, in one run:
 1. creates a throwaway database on the PostgreSQL of DATABASE_URL (scripts/services.sh finds or
@@ -11,8 +13,9 @@ What it does, in one run:
    of bench/scenarios.py: throughput scenarios replay pre-signed requests (fresh timestamps,
    unique nonces, never a replay) with wrk at N concurrent connections and count the resultCode
    of every answer; latency scenarios send one large call at a time and report p50;
-4. prints a table (rps, ratio to the floor, p50/p99, result codes, target, verdict) and writes
-   it to bench/results/latest.md.
+4. prints a table (rps, ratio to the floor, p50/p99, result codes, target, verdict) and a second
+   one of the CPU each request cost, by process group (web, PostgreSQL, Redis, wrk, other; read
+   from /proc), and writes both to bench/results/latest.md.
 
 No Celery worker runs while measuring: the figures are those of KooGallery's calls being
 answered; provisioning jobs queue up in Redis and are dropped at the end.
@@ -62,6 +65,7 @@ class Outcome:
     target: str = ""
     verdict: str = ""
     note: str = ""
+    cpu_us: dict[str, float] = field(default_factory=dict)  # CPU µs per request, by process group
 
 
 def _db_url(base: str, name: str) -> str:
@@ -79,15 +83,73 @@ def _admin_sql(base: str, sql: str) -> None:
     conn.close()
 
 
-def run_wrk(url: str, lines: list[str], duration: int, connections: int, threads: int) -> Outcome:
+class CpuUse:
+    """CPU time spent during a measurement, by process group, from /proc (Linux): the web server
+    (gunicorn and its workers), PostgreSQL, Redis, wrk, and everything else (kernel threads,
+    interrupts, other processes) — so a report says where each request's cost went, not only how
+    many requests there were. Elsewhere it measures nothing."""
+
+    GROUPS = ("web", "postgres", "redis", "wrk", "other")
+
+    def __init__(self, server_pid: int | None):
+        self.server_pid = server_pid
+        self.tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+        self.start = self._sample()
+
+    def _sample(self) -> dict[str, int] | None:
+        try:
+            with open("/proc/stat") as handle:
+                fields = handle.readline().split()[1:]
+        except OSError:
+            return None
+        values = [int(v) for v in fields]
+        busy = sum(values) - values[3] - (values[4] if len(values) > 4 else 0)  # minus idle and iowait
+        groups = dict.fromkeys(self.GROUPS, 0)
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry}/stat") as handle:
+                    stat = handle.read()
+            except OSError:
+                continue
+            comm = stat[stat.index("(") + 1 : stat.rindex(")")]
+            rest = stat[stat.rindex(")") + 2 :].split()
+            ppid, used = int(rest[1]), int(rest[11]) + int(rest[12])
+            if self.server_pid and self.server_pid in (int(entry), ppid):
+                groups["web"] += used
+            elif comm.startswith("postgres") or comm.startswith("postmaster"):
+                groups["postgres"] += used
+            elif comm.startswith("redis-server"):
+                groups["redis"] += used
+        # wrk runs as this process's child and is gone (reaped) when the sample ends: its time
+        # is in our children's times.
+        times = os.times()
+        groups["wrk"] = round((times.children_user + times.children_system) * self.tick)
+        groups["other"] = busy - sum(groups.values())
+        return groups
+
+    def per_request(self, requests: int) -> dict[str, float]:
+        end = self._sample()
+        if self.start is None or end is None or requests <= 0:
+            return {}
+        # Processes that ended meanwhile leave the groups: "other" absorbs it, never below zero.
+        return {g: max(0.0, (end[g] - self.start[g]) / self.tick / requests * 1e6) for g in self.GROUPS}
+
+
+def run_wrk(
+    url: str, lines: list[str], duration: int, connections: int, threads: int, server_pid: int | None = None
+) -> Outcome:
     with tempfile.NamedTemporaryFile("w", suffix=".reqs", delete=False) as handle:
         handle.write("\n".join(lines) + "\n")
         path = handle.name
+    cpu = None
     try:
         cmd = [
             "wrk", "-t", str(threads), "-c", str(connections), "-d", f"{duration}s", "--latency", "--timeout", "10s",
             "-s", str(ROOT / "bench" / "replay.lua"), url, "--", path, str(threads),
         ]  # fmt: skip
+        cpu = CpuUse(server_pid)
         out = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=duration + 120).stdout
     finally:
         os.unlink(path)
@@ -102,6 +164,7 @@ def run_wrk(url: str, lines: list[str], duration: int, connections: int, threads
     outcome.requests, outcome.errors = int(values["requests"]), int(values["errors"])
     if codes and codes.group(1):
         outcome.codes = {k: int(v) for k, v in (item.split("=") for item in codes.group(1).split(","))}
+    outcome.cpu_us = cpu.per_request(outcome.requests) if cpu else {}
     return outcome
 
 
@@ -110,7 +173,7 @@ def main() -> int:
     parser.add_argument("--duration", type=int, default=int(os.environ.get("BENCH_DURATION", "10")))
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
-    parser.add_argument("--only", default="", help="comma list of scenario names")
+    parser.add_argument("--only", default="", help="comma list of words; runs the scenarios whose name contains one")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         print("wrk is not installed (make bench installs it)", file=sys.stderr)
@@ -159,7 +222,8 @@ def main() -> int:
         print(f"bench: gunicorn {settings_line}; wrk {args.threads} threads, {args.connections} connections, "
               f"{args.duration}s per scenario; {os.cpu_count()} cores")  # fmt: skip
         ctx = scenarios.Context(base_url=base_url, access_key=ACCESS_KEY, kit_key=KIT_KEY, env=env)
-        chosen = [s for s in scenarios.ALL if not args.only or s.name in args.only.split(",")]
+        wanted = [w.strip().lower() for w in args.only.split(",") if w.strip()]
+        chosen = [s for s in scenarios.ALL if not wanted or any(w in s.name.lower() for w in wanted)]
         outcomes: list[Outcome] = []
         floor_rps = None
         for scenario in chosen:
@@ -169,7 +233,8 @@ def main() -> int:
                 # Warm up the workers (imports, connections), then measure.
                 run_wrk(base_url, scenario.lines(ctx, 2000), 2, args.connections, args.threads)
                 budget = int((floor_rps or 4000) * args.duration * 1.6) + 2000
-                outcome = run_wrk(base_url, scenario.lines(ctx, budget), args.duration, args.connections, args.threads)
+                lines = scenario.lines(ctx, budget)
+                outcome = run_wrk(base_url, lines, args.duration, args.connections, args.threads, server.pid)
                 if outcome.requests > budget:
                     outcome.note = "request file wrapped: replays included"
                 outcome.name, outcome.target = scenario.name, scenario.target_text()
@@ -251,7 +316,20 @@ def _report(outcomes: list[Outcome], settings_line: str, args) -> str:
         "| scenario | req/s | × floor | p50 ms | p99 ms | result codes | target | verdict |\n"
         "|---|---|---|---|---|---|---|---|\n"
     )
-    return head + "\n".join(_row(o) for o in outcomes) + "\n"
+    report = head + "\n".join(_row(o) for o in outcomes) + "\n"
+    measured = [o for o in outcomes if o.cpu_us]
+    if measured:
+        report += (
+            "\nWhere the CPU went: µs of CPU per request on all cores, by process group (/proc), "
+            "during the measured part of each scenario. `other` is the kernel's own threads and "
+            "interrupts and anything else the machine ran.\n\n"
+            "| scenario | " + " | ".join(CpuUse.GROUPS) + " | total |\n"
+            "|---|" + "---|" * (len(CpuUse.GROUPS) + 1) + "\n"
+        )
+        for o in measured:
+            cells = " | ".join(f"{o.cpu_us[g]:.0f}" for g in CpuUse.GROUPS)
+            report += f"| {o.name} | {cells} | {sum(o.cpu_us.values()):.0f} |\n"
+    return report
 
 
 if __name__ == "__main__":
