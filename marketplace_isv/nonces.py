@@ -7,8 +7,14 @@ shared by every worker process:
 - Redis (`SET key NX EX`) when REDIS_URL is set: one cheap round trip per call;
 - the database (`SeenNonce`, INSERT … ON CONFLICT DO NOTHING) in embedded mode, and as the
   fallback whenever Redis does not answer — a broker outage never stops KooGallery's calls from
-  being answered. For one retention period after a Redis failure this process checks both
-  stores, so a nonce accepted during the outage is still refused once Redis is back.
+  being answered.
+
+After an outage both stores are checked for one retention period, by every process, so that a
+nonce accepted into the database during it cannot be replayed once Redis is back: the process
+that fell back sets a marker in Redis (`isv:nonce:database-too`, expiring with the retention)
+when Redis answers again, and every claim reads the marker in the same round trip as its SET.
+A process that starts (or reconnects) looks for recent database nonces itself, in case the one
+that wrote them died before it could set the marker — or Redis restarted and lost it.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from datetime import timedelta
 from urllib.parse import unquote, urlsplit
 
 from django.conf import settings
-from django.db import connection
+from django.db import DatabaseError, connection
 from django.utils import timezone
 
 from .envelope import AuthError
@@ -33,11 +39,14 @@ logger = logging.getLogger(__name__)
 
 REDIS_RETRY_SECONDS = 5.0  # after a Redis error, go straight to the database for this long
 
+MARKER = "isv:nonce:database-too"  # present: some nonces of the retention period are in the database only
+
 _lock = threading.Lock()
 _redis_client = None
 _redis_client_url = None
 _skip_redis_until = 0.0
-_degraded_until = 0.0
+_degraded_until = 0.0  # this process checks the database too until then
+_marker_owed = False  # this process accepted nonces into the database: mark Redis when it answers
 
 
 def key(scheme: str, nonce: str) -> str:
@@ -54,9 +63,12 @@ def retention() -> timedelta:
 
 def claim(scheme: str, nonce: str) -> None:
     """Consume the nonce, or raise AuthError("nonce already used") if it was seen before."""
+    global _marker_owed
     nonce_key = key(scheme, nonce)
-    fresh = _claim_in_redis(nonce_key)
-    if fresh is None or time.monotonic() < _degraded_until:
+    fresh, database_too = _claim_in_redis(nonce_key)
+    if fresh is None:
+        _marker_owed = bool(settings.REDIS_URL)
+    if fresh is None or database_too or time.monotonic() < _degraded_until:
         fresh = _claim_in_db(nonce_key) and fresh is not False
     if not fresh:
         raise AuthError("nonce already used")
@@ -104,25 +116,48 @@ class SetNxClient:
                 raise ConnectionError("Redis refused AUTH/SELECT")
         return os.getpid(), sock, reader
 
-    def set_nx(self, key: str, ttl: int) -> bool:
+    def connected(self) -> bool:
+        """True if this thread of this process holds a connection already."""
         conn = getattr(self.local, "conn", None)
-        if conn is None or conn[0] != os.getpid():  # a forked worker must not share the parent's socket
-            conn = self.local.conn = self._connect()
-        _, sock, reader = conn
+        return conn is not None and conn[0] == os.getpid()
+
+    def _exchange(self, *commands: bytes) -> list[bytes]:
+        """Send the commands in one write and read one reply line each (one round trip)."""
+        if not self.connected():  # a forked worker must not share the parent's socket
+            self.local.conn = self._connect()
+        _, sock, reader = self.local.conn
         try:
-            sock.sendall(self._command(b"SET", key.encode(), b"1", b"NX", b"EX", str(ttl).encode()))
-            reply = reader.readline()
+            sock.sendall(b"".join(commands))
+            return [reader.readline() for _ in commands]
         except OSError:
             self.local.conn = None
             sock.close()
             raise
-        if reply.startswith(b"+OK"):
-            return True
-        if reply.startswith(b"$-1") or reply.startswith(b"_"):
-            return False
+
+    def _unexpected(self, reply: bytes) -> ConnectionError:
+        _, sock, _ = self.local.conn
         self.local.conn = None
         sock.close()
-        raise ConnectionError(f"unexpected Redis reply {reply[:40]!r}")
+        return ConnectionError(f"unexpected Redis reply {reply[:40]!r}")
+
+    def set_nx(self, key: str, ttl: int, *, marker: str) -> tuple[bool, bool]:
+        """`SET key 1 NX EX ttl` and `EXISTS marker` in one round trip: (key was new, marker set)."""
+        stored, exists = self._exchange(
+            self._command(b"SET", key.encode(), b"1", b"NX", b"EX", str(ttl).encode()),
+            self._command(b"EXISTS", marker.encode()),
+        )
+        if not exists.startswith(b":"):
+            raise self._unexpected(exists)
+        if stored.startswith(b"+OK"):
+            return True, exists != b":0\r\n"
+        if stored.startswith(b"$-1") or stored.startswith(b"_"):
+            return False, exists != b":0\r\n"
+        raise self._unexpected(stored)
+
+    def set_marker(self, marker: str, ttl: int) -> None:
+        (reply,) = self._exchange(self._command(b"SET", marker.encode(), b"1", b"EX", str(max(1, ttl)).encode()))
+        if not reply.startswith(b"+OK"):
+            raise self._unexpected(reply)
 
 
 def _client() -> SetNxClient:
@@ -138,19 +173,48 @@ def _set_client(client: SetNxClient) -> None:
     _redis_client, _redis_client_url = client, settings.REDIS_URL
 
 
-def _claim_in_redis(nonce_key: str) -> bool | None:
-    """True: new; False: seen; None: Redis unavailable (or not configured)."""
-    global _skip_redis_until, _degraded_until
+def _claim_in_redis(nonce_key: str) -> tuple[bool | None, bool]:
+    """(True: new, False: seen, None: Redis unavailable or not configured; the database must be
+    checked too)."""
+    global _skip_redis_until, _degraded_until, _marker_owed
     if not settings.REDIS_URL or time.monotonic() < _skip_redis_until:
-        return None
+        return None, True
+    ttl = int(retention().total_seconds())
     try:
-        return _client().set_nx(f"isv:nonce:{nonce_key}", int(retention().total_seconds()))
+        client = _client()
+        first = not client.connected()
+        if _marker_owed:
+            client.set_marker(MARKER, ttl)
+            _marker_owed = False
+        fresh, database_too = client.set_nx(f"isv:nonce:{nonce_key}", ttl, marker=MARKER)
+        if first:
+            database_too = _database_nonces_since_connect(client) or database_too
+        return fresh, database_too
     except (OSError, ValueError) as exc:
         now = time.monotonic()
         _skip_redis_until = now + REDIS_RETRY_SECONDS
         _degraded_until = now + retention().total_seconds()
         logger.warning("nonces.redis_unavailable error=%s fallback=database", type(exc).__name__)
-        return None
+        return None, True
+
+
+def _database_nonces_since_connect(client: SetNxClient) -> bool:
+    """On a new Redis connection: if the database holds nonces of the retention period (written
+    during an outage, perhaps by a process gone since), make sure Redis carries the marker.
+    True if it does now. A database that does not answer leaves things as they are."""
+    try:
+        newest = SeenNonce.objects.order_by("-seen_at").values_list("seen_at", flat=True).first()
+    except DatabaseError as exc:
+        logger.warning("nonces.database_check_failed error=%s", type(exc).__name__)
+        return False
+    if newest is None:
+        return False
+    left = (newest + retention() - timezone.now()).total_seconds()
+    if left <= 0:
+        return False
+    client.set_marker(MARKER, int(left) + 1)
+    logger.info("nonces.database_too seconds=%d", int(left))
+    return True
 
 
 def _claim_in_db(nonce_key: str) -> bool:
