@@ -267,6 +267,14 @@ ORDERS_DEMO_DELAY_SECONDS = float(env("ORDERS_DEMO_DELAY_SECONDS", "0"))
 ORDERS_JOB_DISPATCHER = env_bool("ORDERS_JOB_DISPATCHER", True)
 ORDERS_JOB_DISPATCH_POLL_SECONDS = float(env("ORDERS_JOB_DISPATCH_POLL_SECONDS", "1"))
 CELERY_BEAT_SCHEDULE["orders-sweep-jobs"] = {"task": "orders.sweep_jobs", "schedule": float(ORDERS_JOB_SWEEP_SECONDS)}
+# Usage push (§7.2, orders/usage.py): due records are pushed every ORDERS_USAGE_PUSH_SECONDS (and
+# right after they are reported); a record KooGallery cannot take is retried with backoff up to
+# ORDERS_USAGE_MAX_ATTEMPTS times. The reporting API (/api/usage/) is off until its token is set.
+ORDERS_USAGE_PUSH_SECONDS = env_int("ORDERS_USAGE_PUSH_SECONDS", 300)
+ORDERS_USAGE_MAX_ATTEMPTS = env_int("ORDERS_USAGE_MAX_ATTEMPTS", 12)
+ORDERS_USAGE_LEASE_SECONDS = env_int("ORDERS_USAGE_LEASE_SECONDS", 120)
+ORDERS_USAGE_API_TOKEN = env("ORDERS_USAGE_API_TOKEN", "")
+CELERY_BEAT_SCHEDULE["orders-push-usage"] = {"task": "orders.push_usage", "schedule": float(ORDERS_USAGE_PUSH_SECONDS)}
 
 # --- Logging --------------------------------------------------------------------------------------
 

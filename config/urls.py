@@ -7,6 +7,7 @@ from django.urls import include, path, re_path
 
 from config import errors, ops
 from marketplace_isv import views as koogallery
+from orders import api as orders_api
 
 urlpatterns = [
     # Served by marketplace_isv.views.wsgi in front of Django (config/wsgi.py); this route is the
@@ -20,6 +21,7 @@ urlpatterns = [
     path("agents/", include("agents_gateway.urls")),  # agents_gateway (§12)
     path("sso/", include("tenants.urls")),  # tenants: single sign-on (§8)
     path("api/licenses/", include("licenses.urls")),  # licenses: the licence check API
+    re_path(r"^api/usage/?$", orders_api.report_usage, name="usage"),  # orders: pay-per-use usage (§7.2)
 ]
 
 handler400 = errors.bad_request

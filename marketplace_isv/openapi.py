@@ -38,9 +38,10 @@ _session = requests.Session()
 class OpenApiError(Exception):
     """A failed open API call. `retryable` says whether backing off and trying again can help."""
 
-    def __init__(self, message: str, *, code: str = "", status: int = 0, retryable: bool = True):
+    def __init__(self, message: str, *, code: str = "", status: int = 0, retryable: bool = True, payload=None):
         super().__init__(message)
         self.code, self.status, self.retryable = code, status, retryable
+        self.payload: dict = payload or {}  # the decoded answer, for callers that read more of it
 
 
 @dataclass(frozen=True)
@@ -134,6 +135,7 @@ def _decode(response: requests.Response, path: str) -> dict:
         code=code,
         status=response.status_code,
         retryable=retryable,
+        payload=data,
     )
 
 

@@ -15,8 +15,17 @@ from django.utils.html import format_html, format_html_join
 from marketplace_isv.console import ReadOnlyAdminMixin, operator_actor, pretty_json
 from marketplace_isv.models import Delivery
 
-from . import alerts, services
-from .models import Alert, DemoWorkspace, Instance, InstanceOrder, Job, OrderNotification, Transition
+from . import alerts, services, usage
+from .models import (
+    Alert,
+    DemoWorkspace,
+    Instance,
+    InstanceOrder,
+    Job,
+    OrderNotification,
+    Transition,
+    UsageRecord,
+)
 
 MASK = "••••••••"
 
@@ -271,6 +280,47 @@ class JobAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             with transaction.atomic():
                 count += services.instance_retry_provisioning(instance_id=instance_id, actor=operator_actor(request))
         self.message_user(request, f"{count} job(s) queued again.", messages.SUCCESS)
+
+
+@admin.register(UsageRecord)
+class UsageRecordAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Usage windows and what KooGallery made of them (§7.2): rejected and failed ones need a look."""
+
+    list_display = (
+        "metering_sn",
+        "instance",
+        "begin_at",
+        "end_at",
+        "value",
+        "state",
+        "record_code",
+        "attempts",
+        "short_error",
+        "pushed_at",
+    )
+    list_filter = ("state", "record_code", "begin_at")
+    search_fields = ("=instance__instance_id", "=metering_sn", "=package_instance_id")
+    search_help_text = "Exact instance id, metering_sn or package instance id."
+    show_full_result_count = False
+    list_per_page = 50
+    list_select_related = ("instance",)
+    readonly_fields = [f.name for f in UsageRecord._meta.fields]
+    actions = ("push_again",)
+
+    @admin.display(description="last error")
+    def short_error(self, obj):
+        return (obj.last_error[:80] + "…") if len(obj.last_error) > 80 else obj.last_error
+
+    def has_operate_permission(self, request):
+        return request.user.has_perm("orders.change_instance")
+
+    @admin.action(description="Push the selected rejected or failed records again", permissions=["operate"])
+    def push_again(self, request, queryset):
+        with transaction.atomic():
+            count = usage.usage_retry(
+                record_ids=list(queryset.values_list("pk", flat=True)), actor=operator_actor(request)
+            )
+        self.message_user(request, f"{count} record(s) queued to be pushed again.", messages.SUCCESS)
 
 
 class OpenFilter(admin.SimpleListFilter):

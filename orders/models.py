@@ -271,6 +271,7 @@ class Alert(models.Model):
         RELEASED_INSTANCE = "released_instance", "change to a released instance"
         JOB_FAILED = "job_failed", "job out of retries"
         NEW_FOR_RELEASED = "new_for_released", "newInstance repeated after release"
+        USAGE_REFUSED = "usage_refused", "usage record refused or out of attempts"
 
     kind = models.CharField(max_length=24, choices=Kind.choices)
     instance = models.ForeignKey(Instance, on_delete=models.CASCADE, null=True, blank=True, related_name="alerts")
@@ -336,3 +337,57 @@ class DemoWorkspace(models.Model):
 
     def __str__(self) -> str:
         return f"workspace {self.instance_id}"
+
+
+class UsageRecord(models.Model):
+    """One usage window of a pay-per-use instance, for KooGallery's usage push (§7.2, §5.7).
+
+    The ISV reports it (orders.usage: the API, the command or the service); the push task sends
+    due records in batches of at most 100 with the same `metering_sn` on every retry, so a
+    record KooGallery already took is answered as a duplicate and counted once. Test-traffic
+    instances' records are kept but never pushed. Once out of attempts, or refused, a record
+    waits for an operator."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", "pending (to be pushed)"
+        PUSHING = "pushing", "being pushed"
+        ACCEPTED = "accepted", "accepted by KooGallery"
+        REJECTED = "rejected", "refused by KooGallery (operator attention)"
+        FAILED = "failed", "out of attempts (operator attention)"
+        TEST = "test", "test traffic: kept, never pushed"
+
+    instance = models.ForeignKey(Instance, on_delete=models.PROTECT, related_name="usage_records", db_index=False)
+    metering_sn = models.CharField(max_length=64, unique=True, help_text="the record's id, reused on every retry")
+    begin_at = models.DateTimeField()
+    end_at = models.DateTimeField()
+    recorded_at = models.DateTimeField(help_text="record_time")
+    value = models.DecimalField(max_digits=16, decimal_places=4)
+    package_instance_id = models.CharField(
+        max_length=64, blank=True, default="", help_text="relate_pkg_instance: the package consumed"
+    )
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
+    alone = models.BooleanField(default=False, help_text="pushed on its own: its batch was refused as a whole")
+    attempts = models.PositiveIntegerField(default=0)
+    next_push_at = models.DateTimeField(null=True, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    record_code = models.CharField(max_length=16, blank=True, help_text="KooGallery's code for this record")
+    last_error = models.TextField(blank=True)
+    actor = models.CharField(max_length=160, default="isv")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    pushed_at = models.DateTimeField(null=True, blank=True, help_text="when KooGallery accepted it")
+
+    class Meta:
+        ordering = ["-begin_at", "-id"]
+        indexes = [models.Index(fields=["state", "next_push_at"], name="usage_state_due")]
+        constraints = [
+            # One record per window: a repeated report of the same window is the same record.
+            models.UniqueConstraint(
+                fields=["instance", "begin_at", "end_at", "package_instance_id"], name="usage_once_per_window"
+            ),
+            models.CheckConstraint(condition=Q(value__gt=0), name="usage_value_positive"),
+            models.CheckConstraint(condition=Q(end_at__gt=models.F("begin_at")), name="usage_window_ordered"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.metering_sn} ({self.state})"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from . import execution, jobs
+from . import execution, jobs, usage
 
 
 @shared_task(
@@ -28,3 +28,10 @@ def run_job(self, job_id: int) -> str:
 def sweep_jobs() -> int:
     """Periodic: re-enqueue jobs that never started, whose retry is due or whose lease expired."""
     return jobs.jobs_sweep()
+
+
+@shared_task(name="orders.push_usage", ignore_result=True)
+def push_usage() -> int:
+    """Push due usage records (§7.2): after each report commits, and periodically
+    (ORDERS_USAGE_PUSH_SECONDS) for retries and anything a broker outage held back."""
+    return usage.usage_push().calls

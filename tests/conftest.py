@@ -85,6 +85,9 @@ def fake_openapi(fake_openapi_server):
     fake_openapi_server.orders.clear()
     fake_openapi_server.failures.clear()
     fake_openapi_server.strict = False
+    fake_openapi_server.usage_taken.clear()
+    fake_openapi_server.usage_refusals.clear()
+    fake_openapi_server.usage_detail = True
     yield fake_openapi_server
     fake_openapi_server.failures.clear()
 

@@ -13,6 +13,7 @@ import copy
 import hashlib
 import json
 import logging
+import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,6 +32,8 @@ from . import http_fake
 logger = logging.getLogger(__name__)
 
 UPLOAD_PREFIX = "/api/mkp-openapi-public/global/v1/market-event/"
+_USAGE_TIME = re.compile(r"^\d{8}T\d{6}Z$")
+_USAGE_VALUE = re.compile(r"^\d{1,12}(\.\d{1,4})?$")
 
 
 def _stamp(moment: datetime) -> str:
@@ -128,6 +131,11 @@ class FakeOpenApi:
     received: list[Received] = field(default_factory=list)
     failures: dict[str, list[tuple[int, dict]]] = field(default_factory=dict)  # path prefix -> queued errors
     routes: dict[str, Callable[[Received], tuple[int, dict, dict]]] = field(default_factory=dict)
+    # The usage push (§7.2): records taken (by metering_sn), per-record codes to answer for an
+    # instance id, and whether a refused batch names its records (the answer's shape is undocumented).
+    usage_taken: dict[str, dict] = field(default_factory=dict)
+    usage_refusals: dict[str, str] = field(default_factory=dict)
+    usage_detail: bool = True
     host: str = "127.0.0.1"
     port: int = 0
     _server: ThreadingHTTPServer | None = None
@@ -240,7 +248,34 @@ class FakeOpenApi:
         records = record.json.get("usage_records") or []
         if len(records) > 100:
             return 400, {"error_code": "MKT.9003", "error_msg": "at most 100 records"}, {}
+        refused = [(rec.get("metering_sn", ""), code) for rec in records if (code := self._usage_code(rec))]
+        if refused:  # nothing of a batch with a bad record is taken
+            body: dict[str, Any] = {"error_code": "MKT.9002", "error_msg": "invalid usage entities"}
+            if self.usage_detail:
+                body["fail_records"] = [{"metering_sn": sn, "error_code": code} for sn, code in refused]
+            return 400, body, {}
+        with self._lock:
+            for rec in records:
+                self.usage_taken[rec["metering_sn"]] = rec
         return 200, {"error_code": "MKT.0000", "error_msg": "success"}, {}
+
+    def _usage_code(self, rec: Any) -> str:
+        """The per-record code KooGallery would answer (§7.2), or "" for a record it takes."""
+        if not isinstance(rec, dict) or not rec.get("metering_sn"):
+            return "004"
+        times = [rec.get(name) for name in ("record_time", "begin_time", "end_time")]
+        if not all(isinstance(t, str) and _USAGE_TIME.match(t) for t in times):
+            return "002"
+        if times[2] <= times[1]:
+            return "011"
+        value = rec.get("usage_value")
+        if not isinstance(value, str) or not _USAGE_VALUE.match(value) or float(value) <= 0:
+            return "003"
+        if rec.get("instance_id") in self.usage_refusals:
+            return self.usage_refusals[rec["instance_id"]]
+        if rec["metering_sn"] in self.usage_taken:
+            return "005"
+        return ""
 
     def _upload(self, record: Received) -> tuple[int, dict, dict]:
         content_type = record.headers.get("content-type", "")

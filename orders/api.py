@@ -1,0 +1,100 @@
+"""The usage-reporting API the ISV's own system calls: POST /api/usage/ (docs/orders.md §7).
+
+Authorization: Bearer <ORDERS_USAGE_API_TOKEN>; the API answers 404 until that is set.
+Body: {"usage_records": [{"instance_id", "begin_time", "end_time", "usage_value",
+       "metering_sn"?, "relate_pkg_instance"?}, …]} — KooGallery's own field names (§7.2); times
+       yyyyMMdd'T'HHmmss'Z' (or yyyyMMddHHmmss), UTC; at most 1000 records.
+200 {"recorded": n, "refused": m, "results": [{"index", "metering_sn", "state", "created"} |
+     {"index", "error"}]}: every record stands alone, so a refused one does not hold back the rest,
+     and sending the same body again records nothing twice (a window is recorded once).
+400 a body that is not such an object; 401 a wrong token; 405 not POST.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
+
+from . import usage
+
+logger = logging.getLogger(__name__)
+
+MAX_RECORDS = 1000
+
+
+def _error(message: str, status: int) -> JsonResponse:
+    return JsonResponse({"detail": message}, status=status)
+
+
+def _text(item: dict[str, Any], name: str, *, required: bool = False) -> str:
+    value = item.get(name)
+    if value is None or value == "":
+        if required:
+            raise usage.UsageRefused(f"{name} is required")
+        return ""
+    if not isinstance(value, str):
+        raise usage.UsageRefused(f"{name} must be a string")
+    return value.strip()
+
+
+def _one(item: Any) -> dict[str, Any]:
+    if not isinstance(item, dict):
+        raise usage.UsageRefused("a record must be a JSON object")
+    reported = usage.usage_record(
+        instance_id=_text(item, "instance_id", required=True),
+        begin=usage.parse_time(item.get("begin_time"), "begin_time"),
+        end=usage.parse_time(item.get("end_time"), "end_time"),
+        value=usage.parse_value(item.get("usage_value")),
+        metering_sn=_text(item, "metering_sn"),
+        package_instance_id=_text(item, "relate_pkg_instance"),
+        actor="isv:api",
+    )
+    return {"metering_sn": reported.record.metering_sn, "state": reported.record.state, "created": reported.created}
+
+
+@csrf_exempt
+@never_cache
+def report_usage(request: HttpRequest) -> HttpResponse:
+    token = settings.ORDERS_USAGE_API_TOKEN
+    if not token:
+        return _error("not found", 404)
+    given = request.headers.get("Authorization", "").strip()
+    if given[:7].lower() == "bearer ":
+        given = given[7:].strip()
+    if not hmac.compare_digest(given.encode("utf-8"), token.encode("utf-8")):
+        logger.warning("orders.usage_api_refused")
+        response = _error("a valid bearer token is required", 401)
+        response["WWW-Authenticate"] = 'Bearer realm="usage"'
+        return response
+    if request.method != "POST":
+        response = _error("use POST with a JSON body", 405)
+        response["Allow"] = "POST"
+        return response
+    try:
+        body = json.loads(request.body.decode("utf-8"))
+    except RequestDataTooBig:
+        return _error("the body is too large", 413)
+    except (UnicodeDecodeError, ValueError):
+        return _error("the body is not UTF-8 JSON", 400)
+    records = body.get("usage_records") if isinstance(body, dict) else None
+    if not isinstance(records, list) or not records:
+        return _error("send a JSON object with a non-empty usage_records array", 400)
+    if len(records) > MAX_RECORDS:
+        return _error(f"at most {MAX_RECORDS} records per call", 400)
+    results = []
+    for index, item in enumerate(records):
+        try:
+            results.append({"index": index, **_one(item)})
+        except usage.UsageRefused as exc:
+            results.append({"index": index, "error": str(exc)})
+    refused = sum(1 for r in results if "error" in r)
+    logger.info("orders.usage_api records=%s refused=%s", len(results), refused)
+    return JsonResponse({"recorded": len(results) - refused, "refused": refused, "results": results})

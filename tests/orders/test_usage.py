@@ -1,0 +1,323 @@
+"""Pay-per-use usage: reported windows are pushed to KooGallery's usage API (§7.2, §5.7)."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+from decimal import Decimal
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.urls import reverse
+from django.utils import timezone
+
+from marketplace_isv.simulator.client import new_order_id
+from orders import usage
+from orders.models import Alert, Instance, UsageRecord
+from tests.orders.conftest import created_v2
+
+pytestmark = pytest.mark.django_db
+
+State = UsageRecord.State
+TOKEN = "usage-token-for-tests"
+
+
+def payg(koogallery, fake_openapi, *, test=False, charging_mode="ON_DEMAND") -> Instance:
+    """A pay-per-use instance bought through the simulator (its order says ON_DEMAND)."""
+    order_id = new_order_id()
+    period = "month" if charging_mode == "ON_DEMAND_PKG" else None
+    fake_openapi.add_order(order_id, charging_mode=charging_mode, period_type=period, period_number=None)
+    instance = created_v2(koogallery, test=test, order_id=order_id, line_id=f"{order_id}-000001")
+    instance.refresh_from_db()
+    assert instance.charging_mode == charging_mode
+    return instance
+
+
+def hour(n_back: int):
+    """The window of the n-th whole hour before now (the instance began earlier: moved back a day)."""
+    end = timezone.now().replace(minute=0, second=0, microsecond=0) - timedelta(hours=n_back)
+    return end - timedelta(hours=1), end
+
+
+@pytest.fixture
+def metered(koogallery, fake_openapi):
+    instance = payg(koogallery, fake_openapi)
+    Instance.objects.filter(pk=instance.pk).update(created_at=timezone.now() - timedelta(days=10), effective_at=None)
+    return instance
+
+
+def record(instance, value="2.5", n_back=1, **kwargs) -> UsageRecord:
+    begin, end = hour(n_back)
+    return usage.usage_record(
+        instance_id=instance.instance_id, begin=begin, end=end, value=Decimal(value), **kwargs
+    ).record
+
+
+def test_a_recorded_window_is_pushed_with_the_documented_fields(metered, fake_openapi):
+    rec = record(metered, "2.5")
+    report = usage.usage_push()
+    assert (report.calls, report.accepted) == (1, 1)
+    [sent] = fake_openapi.usage_records()
+    begin, end = hour(1)
+    assert sent == {
+        "instance_id": metered.instance_id,
+        "begin_time": begin.strftime("%Y%m%dT%H%M%SZ"),
+        "end_time": end.strftime("%Y%m%dT%H%M%SZ"),
+        "record_time": rec.recorded_at.strftime("%Y%m%dT%H%M%SZ"),
+        "usage_value": "2.5",
+        "metering_sn": rec.metering_sn,
+    }
+    rec.refresh_from_db()
+    assert rec.state == State.ACCEPTED and rec.pushed_at is not None
+    assert usage.usage_push().calls == 0  # nothing is pushed twice
+
+
+def test_recorded_windows_add_up_in_the_running_total_query_instance_answers(metered, koogallery):
+    record(metered, "2.5", n_back=2)
+    record(metered, "1.25", n_back=1)
+    data = koogallery.v2("queryInstance", {"instanceId": metered.instance_id}, test=False).assert_envelope()
+    [entry] = data["info"][0]["usageInfo"]
+    assert Decimal(str(entry["usageValue"])) == Decimal("3.75")
+    assert entry["statisticalTime"] == hour(1)[1].strftime("%Y%m%d%H%M%S") + "000"
+
+
+def test_reporting_the_same_window_again_records_and_pushes_it_once(metered, fake_openapi):
+    first = record(metered, "2.5")
+    again = usage.usage_record(instance_id=metered.instance_id, begin=hour(1)[0], end=hour(1)[1], value=Decimal("2.5"))
+    assert again.created is False and again.record.pk == first.pk
+    usage.usage_push()
+    assert len(fake_openapi.usage_records()) == 1
+    metered.refresh_from_db()
+    assert metered.usage_value == Decimal("2.5")
+
+
+def test_a_corrected_value_replaces_the_window_until_it_is_pushed(metered):
+    record(metered, "2.5")
+    record(metered, "4")
+    metered.refresh_from_db()
+    assert metered.usage_value == Decimal("4") and UsageRecord.objects.count() == 1
+    usage.usage_push()
+    with pytest.raises(usage.UsageRefused, match="already pushed"):
+        record(metered, "5")
+
+
+@pytest.mark.parametrize(
+    "change,message",
+    [
+        (dict(value="0"), "greater than 0"),
+        (dict(value="1.00001"), "4 decimals"),
+        (dict(begin=timedelta(days=-22)), "21 days"),
+        (dict(end=timedelta(hours=2)), "future"),
+        (dict(end=timedelta(hours=-1)), "after begin_time"),
+        (dict(package="nope"), "package"),
+        (dict(sn="has space"), "metering_sn"),
+    ],
+)
+def test_windows_koogallery_would_refuse_are_refused_when_reported(metered, change, message):
+    begin, end = hour(1)
+    begin += change.get("begin", timedelta(0))
+    end += change.get("end", timedelta(0))
+    with pytest.raises(usage.UsageRefused, match=message):
+        usage.usage_record(
+            instance_id=metered.instance_id,
+            begin=begin,
+            end=end,
+            value=usage.parse_value(change.get("value", "1")),
+            package_instance_id=change.get("package", ""),
+            metering_sn=change.get("sn", ""),
+        )
+    assert not UsageRecord.objects.exists()
+    metered.refresh_from_db()
+    assert metered.usage_value is None
+
+
+def test_usage_of_an_unknown_or_periodic_instance_is_refused(koogallery):
+    periodic = created_v2(koogallery)
+    with pytest.raises(usage.UsageRefused, match="not a pay-per-use instance"):
+        record(periodic)
+    with pytest.raises(usage.UsageRefused, match="no instance"):
+        usage.usage_record(instance_id="nope", begin=hour(1)[0], end=hour(1)[1], value=Decimal(1))
+
+
+def test_usage_of_test_traffic_is_kept_and_never_pushed(koogallery, fake_openapi):
+    instance = payg(koogallery, fake_openapi, test=True)
+    Instance.objects.filter(pk=instance.pk).update(created_at=timezone.now() - timedelta(days=1), effective_at=None)
+    rec = record(instance)
+    assert rec.state == State.TEST
+    assert usage.usage_push().calls == 0
+    assert fake_openapi.usage_records() == []
+
+
+def test_a_failed_call_is_retried_with_backoff_then_left_to_operators(metered, fake_openapi, settings):
+    settings.ORDERS_USAGE_MAX_ATTEMPTS = 2
+    rec = record(metered)
+    fake_openapi.fail_next("/api/mkp-openapi-public/global/v1/isv/usage-data", status=500, times=5)
+    report = usage.usage_push()
+    rec.refresh_from_db()
+    assert (report.retrying, rec.state, rec.attempts) == (1, State.PENDING, 1)
+    assert rec.next_push_at > timezone.now() + timedelta(seconds=50)
+    assert usage.usage_push().calls == 0  # not due yet
+    UsageRecord.objects.update(next_push_at=timezone.now())
+    usage.usage_push()
+    rec.refresh_from_db()
+    assert (rec.state, rec.attempts) == (State.FAILED, 2)
+    assert "MKT.0999" in rec.last_error
+    assert Alert.objects.filter(kind=Alert.Kind.USAGE_REFUSED, instance=metered).exists()
+
+
+@pytest.mark.parametrize("detail", [True, False], ids=["records named", "batch refused as a whole"])
+def test_a_record_koogallery_refuses_does_not_hold_back_the_others(koogallery, fake_openapi, metered, detail):
+    other = payg(koogallery, fake_openapi)
+    Instance.objects.filter(pk=other.pk).update(created_at=timezone.now() - timedelta(days=2), effective_at=None)
+    fake_openapi.usage_detail = detail
+    fake_openapi.usage_refusals[other.instance_id] = "013"
+    good = [record(metered, n_back=n) for n in (1, 2, 3)]
+    bad = record(other)
+    report = usage.usage_push()
+    assert report.accepted == 3 and report.rejected == 1
+    assert {r.state for r in UsageRecord.objects.filter(pk__in=[g.pk for g in good])} == {State.ACCEPTED}
+    bad.refresh_from_db()
+    assert (bad.state, bad.record_code) == (State.REJECTED, "013" if detail else "MKT.9002")
+    assert set(fake_openapi.usage_taken) == {g.metering_sn for g in good}
+    alert = Alert.objects.get(kind=Alert.Kind.USAGE_REFUSED)
+    assert alert.instance_ref == other.instance_id
+
+
+def test_a_retry_of_a_record_koogallery_already_took_counts_as_accepted(metered, fake_openapi):
+    rec = record(metered)
+    fake_openapi.usage_taken[rec.metering_sn] = {}  # the answer to an earlier push was lost
+    report = usage.usage_push()
+    rec.refresh_from_db()
+    assert (report.accepted, rec.state, rec.record_code) == (1, State.ACCEPTED, "005")
+
+
+def test_many_records_go_in_calls_of_at_most_100(metered, fake_openapi):
+    for n in range(1, 151):
+        record(metered, "1", n_back=n)
+    report = usage.usage_push()
+    sizes = [len(call.json["usage_records"]) for call in fake_openapi.calls(usage.openapi.USAGE_PATH)]
+    assert (report.accepted, sorted(sizes)) == (150, [50, 100])
+
+
+def test_a_push_cut_off_midway_is_taken_up_again_when_its_lease_expires(metered, fake_openapi):
+    rec = record(metered)
+    assert usage._claim(timezone.now()) == [rec.pk]  # a pusher claimed it, then died
+    assert usage.usage_push().calls == 0
+    UsageRecord.objects.update(lease_until=timezone.now() - timedelta(seconds=1))
+    assert usage.usage_push().accepted == 1
+    rec.refresh_from_db()
+    assert (rec.state, rec.attempts) == (State.ACCEPTED, 2)
+
+
+def test_operators_push_rejected_records_again_from_the_console(admin_client, metered, fake_openapi, run_on_commit):
+    fake_openapi.usage_refusals[metered.instance_id] = "013"
+    rec = record(metered)
+    usage.usage_push()
+    rec.refresh_from_db()
+    assert rec.state == State.REJECTED
+    changelist = reverse("admin:orders_usagerecord_changelist")
+    assert rec.metering_sn in admin_client.get(changelist + "?state__exact=rejected").content.decode()
+    fake_openapi.usage_refusals.clear()  # the seller sorted it out with KooGallery
+    with run_on_commit():
+        admin_client.post(changelist, {"action": "push_again", "_selected_action": [rec.pk]})
+    rec.refresh_from_db()
+    assert rec.state == State.ACCEPTED
+
+
+def test_the_push_runs_after_a_report_commits(metered, fake_openapi, run_on_commit):
+    with run_on_commit():
+        record(metered)
+    assert len(fake_openapi.usage_records()) == 1
+
+
+# --- the reporting API ---------------------------------------------------------------------------
+
+
+def post(client, body, token=TOKEN):
+    return client.post("/api/usage/", body, content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {token}")
+
+
+def test_the_api_is_off_until_its_token_is_set(client, settings):
+    settings.ORDERS_USAGE_API_TOKEN = ""
+    assert post(client, {"usage_records": []}).status_code == 404
+
+
+def test_the_api_refuses_a_wrong_token_and_bad_bodies(client, settings):
+    settings.ORDERS_USAGE_API_TOKEN = TOKEN
+    assert post(client, {"usage_records": []}, token="wrong").status_code == 401
+    assert post(client, "not json").status_code == 400
+    assert post(client, {"usage_records": []}).status_code == 400
+    assert post(client, {"usage_records": [{}] * 1001}).status_code == 400
+    assert client.get("/api/usage/", HTTP_AUTHORIZATION=f"Bearer {TOKEN}").status_code == 405
+
+
+def test_the_api_records_each_record_on_its_own(client, settings, metered):
+    settings.ORDERS_USAGE_API_TOKEN = TOKEN
+    begin, end = hour(1)
+    good = {
+        "instance_id": metered.instance_id,
+        "begin_time": begin.strftime("%Y%m%dT%H%M%SZ"),
+        "end_time": end.strftime("%Y%m%dT%H%M%SZ"),
+        "usage_value": "12.5",
+        "metering_sn": "sn-api-1",
+    }
+    bad = {**good, "instance_id": "nope", "metering_sn": "sn-api-2"}
+    answer = post(client, {"usage_records": [good, bad]}).json()
+    assert (answer["recorded"], answer["refused"]) == (1, 1)
+    assert answer["results"][0] == {"index": 0, "metering_sn": "sn-api-1", "state": "pending", "created": True}
+    assert "no instance" in answer["results"][1]["error"]
+    again = post(client, {"usage_records": [good]}).json()
+    assert again["results"][0]["created"] is False
+    assert UsageRecord.objects.get().value == Decimal("12.5")
+
+
+# --- the command ---------------------------------------------------------------------------------
+
+
+def test_the_command_records_a_window(metered):
+    begin, end = hour(1)
+    out = StringIO()
+    call_command(
+        "orders_usage_report",
+        metered.instance_id,
+        "3",
+        "--begin",
+        begin.strftime("%Y%m%dT%H%M%SZ"),
+        "--end",
+        end.strftime("%Y%m%d%H%M%S"),
+        "--sn",
+        "sn-cmd",
+        stdout=out,
+    )
+    assert "sn-cmd: recorded, 3 (pending)" in out.getvalue()
+    with pytest.raises(CommandError, match="must be"):
+        call_command("orders_usage_report", metered.instance_id, "3", "--begin", "x", "--end", "y", stdout=out)
+
+
+# --- the real worker -----------------------------------------------------------------------------
+
+
+def test_the_real_worker_pushes_what_the_api_recorded(broker_jobs, client, settings, fake_openapi):
+    settings.ORDERS_USAGE_API_TOKEN = TOKEN
+    instance = Instance.objects.create(
+        instance_id=f"payg-{new_order_id()}",
+        generation=2,
+        order_id=new_order_id(),
+        order_line_id="line-1",
+        charging_mode="ON_DEMAND",
+    )
+    Instance.objects.filter(pk=instance.pk).update(created_at=timezone.now() - timedelta(days=1))
+    begin, end = hour(1)
+    body = {
+        "instance_id": instance.instance_id,
+        "begin_time": begin.strftime("%Y%m%dT%H%M%SZ"),
+        "end_time": end.strftime("%Y%m%dT%H%M%SZ"),
+        "usage_value": "7",
+    }
+    assert post(client, {"usage_records": [body]}).json()["recorded"] == 1
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and UsageRecord.objects.get().state != State.ACCEPTED:
+        time.sleep(0.2)
+    assert UsageRecord.objects.get().state == State.ACCEPTED
+    assert [r["usage_value"] for r in fake_openapi.usage_records()] == ["7"]
