@@ -1,4 +1,4 @@
-"""The usage-reporting API the ISV's own system calls: POST /api/usage/ (docs/orders.md §7).
+"""The usage-reporting API the ISV's own system calls: POST /api/usage/ (docs/orders.md §6a).
 
 Authorization: Bearer <ORDERS_USAGE_API_TOKEN>; the API answers 404 until that is set.
 Body: {"usage_records": [{"instance_id", "begin_time", "end_time", "usage_value",
@@ -56,6 +56,7 @@ def _one(item: Any) -> dict[str, Any]:
         metering_sn=_text(item, "metering_sn"),
         package_instance_id=_text(item, "relate_pkg_instance"),
         actor="isv:api",
+        push=False,
     )
     return {"metering_sn": reported.record.metering_sn, "state": reported.record.state, "created": reported.created}
 
@@ -96,5 +97,7 @@ def report_usage(request: HttpRequest) -> HttpResponse:
         except usage.UsageRefused as exc:
             results.append({"index": index, "error": str(exc)})
     refused = sum(1 for r in results if "error" in r)
+    if refused < len(results):
+        usage.push_soon()  # one push for the whole body: its records go out together
     logger.info("orders.usage_api records=%s refused=%s", len(results), refused)
     return JsonResponse({"recorded": len(results) - refused, "refused": refused, "results": results})

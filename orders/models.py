@@ -375,6 +375,9 @@ class UsageRecord(models.Model):
     actor = models.CharField(max_length=160, default="isv")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    first_sent_at = models.DateTimeField(
+        null=True, blank=True, help_text="first handed to a push: from then on its value is fixed"
+    )
     pushed_at = models.DateTimeField(null=True, blank=True, help_text="when KooGallery accepted it")
 
     class Meta:

@@ -47,6 +47,10 @@ MAX_VALUE = Decimal("1e12")  # Double(12,4)
 DUPLICATE_CODES = {"005", "010"}  # duplicate record id / duplicate record: taken by an earlier try
 _SN = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 _WIRE_TIME = "%Y%m%dT%H%M%SZ"
+_TIME_FORMS = ((re.compile(r"^\d{8}T\d{6}Z$"), _WIRE_TIME), (re.compile(r"^\d{14}$"), "%Y%m%d%H%M%S"))
+# Only these answers say something about the records (§7.2 codes); any other refusal (a 404 from a
+# wrong URL, a gateway's 429 or 408, a page that is not JSON) is retried like a network failure.
+_ABOUT_RECORDS = re.compile(r"^MKT\.(01\d\d|900\d)$")
 
 
 class UsageRefused(ValueError):
@@ -79,11 +83,12 @@ def wire_time(moment: datetime) -> str:
 def parse_time(value: Any, name: str) -> datetime:
     """`yyyyMMdd'T'HHmmss'Z'` (the push's own format) or `yyyyMMddHHmmss`, UTC."""
     text = str(value or "").strip()
-    for fmt in (_WIRE_TIME, "%Y%m%d%H%M%S"):
-        try:
-            return datetime.strptime(text, fmt).replace(tzinfo=UTC)
-        except ValueError:
-            continue
+    for pattern, fmt in _TIME_FORMS:
+        if pattern.match(text):
+            try:
+                return datetime.strptime(text, fmt).replace(tzinfo=UTC)
+            except ValueError:
+                break
     raise UsageRefused(f"{name} must be yyyyMMdd'T'HHmmss'Z' (UTC)")
 
 
@@ -96,10 +101,10 @@ def parse_value(value: Any) -> Decimal:
         raise UsageRefused("usage_value must be a number") from None
     if not number.is_finite() or number <= 0:
         raise UsageRefused("usage_value must be greater than 0")
-    if number != number.quantize(Decimal("0.0001")):
-        raise UsageRefused("usage_value has more than 4 decimals")
     if number >= MAX_VALUE:
         raise UsageRefused("usage_value is too large")
+    if number != number.quantize(Decimal("0.0001")):
+        raise UsageRefused("usage_value has more than 4 decimals")
     return number.quantize(Decimal("0.0001"))
 
 
@@ -107,6 +112,14 @@ def wire_value(value: Decimal) -> str:
     """The value as KooGallery's CN page wants it: a string, no exponent, no trailing zeros."""
     text = format(value, "f")
     return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def _window_check(begin: datetime, end: datetime) -> None:
+    for name, moment in (("begin", begin), ("end", end)):
+        if moment.tzinfo is None or moment.utcoffset() is None:
+            raise UsageRefused(f"{name} must be an aware datetime")
+        if moment.microsecond:
+            raise UsageRefused(f"{name} must be a whole second (the push carries seconds)")
 
 
 def _lifetime_check(instance: Instance, begin: datetime, end: datetime, now: datetime) -> None:
@@ -119,17 +132,21 @@ def _lifetime_check(instance: Instance, begin: datetime, end: datetime, now: dat
         raise UsageRefused("begin_time is more than 21 days ago: KooGallery no longer takes it")
     if end > now + CLOCK_SKEW:
         raise UsageRefused("end_time is in the future")
+    # §5.7: the window must lie within the resource's lifetime (give or take our clock's skew).
     start = instance.effective_at or instance.created_at
-    if start and end <= start:
-        raise UsageRefused("the window ends before the instance began")
-    if instance.released_at and begin >= instance.released_at:
-        raise UsageRefused("the window begins after the instance was released")
+    if start and begin < start - CLOCK_SKEW:
+        raise UsageRefused("the window begins before the instance did")
+    if instance.released_at and end > instance.released_at + CLOCK_SKEW:
+        raise UsageRefused("the window ends after the instance was released")
 
 
 def _add_to_total(instance_id: str, value: Decimal, end: datetime) -> None:
     """The running total queryInstance reports (§5.7); `usage_at` only moves forward."""
     instance = Instance.objects.select_for_update().get(instance_id=instance_id)
-    instance.usage_value = (instance.usage_value or Decimal(0)) + value
+    total = (instance.usage_value or Decimal(0)) + value
+    if total >= MAX_VALUE:
+        raise UsageRefused(f"the running total of {instance_id} would exceed what queryInstance can carry")
+    instance.usage_value = total
     if instance.usage_at is None or end > instance.usage_at:
         instance.usage_at = end
     instance.save(update_fields=["usage_value", "usage_at", "updated_at"])
@@ -144,14 +161,18 @@ def usage_record(
     metering_sn: str = "",
     package_instance_id: str = "",
     actor: str = "isv",
+    push: bool = True,
 ) -> Reported:
     """Record one usage window of a pay-per-use instance, to be pushed to KooGallery.
 
     A repeat of a window already recorded (same instance, begin, end and package) with the same
     value is the same record (`created=False`); a different value replaces it only while it has
-    not been pushed yet. UsageRefused says what is wrong."""
+    not been sent yet. UsageRefused says what is wrong. `push=False` leaves the push to the caller
+    (`push_soon()`, once for many records)."""
     if metering_sn and not _SN.match(metering_sn):
         raise UsageRefused("metering_sn must be 1-64 letters, digits or _.:-")
+    value = parse_value(value)
+    _window_check(begin, end)
     now = timezone.now()
     with transaction.atomic():
         instance = Instance.objects.select_for_update().filter(instance_id=instance_id).first()
@@ -159,9 +180,15 @@ def usage_record(
             raise UsageRefused(f"no instance {instance_id!r}")
         _lifetime_check(instance, begin, end, now)
         if package_instance_id:
-            package = Instance.objects.filter(instance_id=package_instance_id).only("charging_mode").first()
+            package = (
+                Instance.objects.filter(instance_id=package_instance_id)
+                .only("charging_mode", "related_instance_id")
+                .first()
+            )
             if package is None or package.charging_mode != ChargingMode.ON_DEMAND_PKG:
                 raise UsageRefused(f"{package_instance_id!r} is not a pay-per-use package instance of ours")
+            if package.related_instance_id and package.related_instance_id != instance_id:
+                raise UsageRefused(f"package {package_instance_id!r} belongs to {package.related_instance_id!r}")
         existing = (
             UsageRecord.objects.select_for_update()
             .filter(instance=instance, begin_at=begin, end_at=end, package_instance_id=package_instance_id)
@@ -185,13 +212,20 @@ def usage_record(
                     next_push_at=None if instance.is_test else now,
                     actor=actor[:160],
                 )
-        except IntegrityError:  # the same metering_sn, reported concurrently for another window
-            raise UsageRefused(f"metering_sn {metering_sn!r} already names another window") from None
+        except IntegrityError:  # a concurrent report: the same window, or the same metering_sn
+            existing = (
+                UsageRecord.objects.select_for_update()
+                .filter(instance=instance, begin_at=begin, end_at=end, package_instance_id=package_instance_id)
+                .first()
+            )
+            if existing is None:
+                raise UsageRefused(f"metering_sn {metering_sn!r} already names another window") from None
+            return Reported(_repeat(existing, value, metering_sn, instance_id, package_instance_id), False)
         _add_to_total(instance_id, value, end)
         if package_instance_id:
             _add_to_total(package_instance_id, value, end)
-        if record.state == State.PENDING:
-            _enqueue_push()
+        if record.state == State.PENDING and push:
+            push_soon()
     logger.info("orders.usage_recorded instance=%s record=%s state=%s", instance_id, record.pk, record.state)
     return Reported(record, True)
 
@@ -203,8 +237,9 @@ def _repeat(
         raise UsageRefused(f"this window was already recorded as {record.metering_sn!r}")
     if value == record.value:
         return record
-    if record.state not in (State.PENDING, State.TEST) or record.attempts:
-        raise UsageRefused(f"this window was already pushed with usage_value {wire_value(record.value)}")
+    if record.state not in (State.PENDING, State.TEST) or record.first_sent_at is not None:
+        # Once sent, KooGallery may hold it (even if we never heard back): it bills what it got.
+        raise UsageRefused(f"this window was already sent with usage_value {wire_value(record.value)}")
     delta = value - record.value
     record.value = value
     record.save(update_fields=["value", "updated_at"])
@@ -214,7 +249,8 @@ def _repeat(
     return record
 
 
-def _enqueue_push() -> None:
+def push_soon() -> None:
+    """Push due records once the caller's transaction commits (at once outside one)."""
     from .tasks import push_usage  # tasks import this module
 
     enqueue_on_commit(push_usage)
@@ -232,7 +268,7 @@ def usage_retry(*, record_ids: list[int], actor: str) -> int:
     )
     if count:
         logger.info("orders.usage_retried count=%s actor=%s", count, actor)
-        _enqueue_push()
+        push_soon()
     return count
 
 
@@ -244,9 +280,11 @@ def _due(now: datetime) -> Q:
 
 
 def _claim(now: datetime) -> list[int]:
-    """Take the next batch: one record that must go alone, else up to 100 (a lease, so two
-    pushers never send the same record at once; SKIP LOCKED, so they do not wait on each other)."""
+    """Take the next batch: one record that must go alone, else up to 100 (on PostgreSQL a lease,
+    so two pushers never send the same record at once, and SKIP LOCKED, so they do not wait on
+    each other). A record whose pusher vanished and that is out of attempts is failed instead."""
     lease = now + timedelta(seconds=settings.ORDERS_USAGE_LEASE_SECONDS)
+    _fail_abandoned(now)
     with transaction.atomic():
         due = UsageRecord.objects.filter(_due(now)).select_for_update(skip_locked=True).order_by("id")
         ids = list(due.filter(alone=True).values_list("pk", flat=True)[:1])
@@ -256,7 +294,19 @@ def _claim(now: datetime) -> list[int]:
             UsageRecord.objects.filter(pk__in=ids).update(
                 state=State.PUSHING, lease_until=lease, attempts=F("attempts") + 1, updated_at=now
             )
+            UsageRecord.objects.filter(pk__in=ids, first_sent_at__isnull=True).update(first_sent_at=now)
     return ids
+
+
+def _fail_abandoned(now: datetime) -> None:
+    abandoned = UsageRecord.objects.filter(
+        state=State.PUSHING, lease_until__lt=now, attempts__gte=settings.ORDERS_USAGE_MAX_ATTEMPTS
+    ).select_related("instance")
+    for record in abandoned:
+        if UsageRecord.objects.filter(pk=record.pk, state=State.PUSHING, lease_until=record.lease_until).update(
+            state=State.FAILED, last_error="the push was cut off on its last attempt", lease_until=None, updated_at=now
+        ):
+            _alert(record, f"usage record {record.metering_sn} not pushed after {record.attempts} attempts")
 
 
 def usage_push(*, max_calls: int = 50) -> PushReport:
@@ -337,8 +387,8 @@ def _push(ids: list[int], report: PushReport) -> None:
             for record in records:
                 if record.metering_sn not in codes:
                     _again(record, f"pushed with refused records ({exc.code})", report, at_once=True)
-        elif exc.retryable or exc.status in (0, 401, 403):
-            for record in records:  # network, 5xx, rate limit, keys: nothing about the records
+        elif exc.retryable or exc.status not in (200, 400) or not _ABOUT_RECORDS.match(exc.code):
+            for record in records:  # network, 5xx, rate limit, keys, a wrong URL: not the records
                 _again(record, str(exc), report)
         elif len(records) > 1:
             for record in records:  # refused as a whole: find the bad one by pushing each alone
@@ -351,28 +401,34 @@ def _push(ids: list[int], report: PushReport) -> None:
         _settle(record, codes.get(record.metering_sn, openapi.SUCCESS), report)
 
 
+def _mine(record: UsageRecord):
+    """The record while this pusher still holds it: a pusher whose lease ran out (and whose
+    records another pusher took over) must not overwrite the newer outcome."""
+    return UsageRecord.objects.filter(pk=record.pk, state=State.PUSHING, lease_until=record.lease_until)
+
+
 def _settle(record: UsageRecord, code: str, report: PushReport) -> None:
     report.codes[code] = report.codes.get(code, 0) + 1
     if code == openapi.SUCCESS or _is_duplicate(code):
         now = timezone.now()
-        UsageRecord.objects.filter(pk=record.pk).update(
+        if _mine(record).update(
             state=State.ACCEPTED, record_code=code, last_error="", lease_until=None, pushed_at=now, updated_at=now
-        )
-        report.accepted += 1
+        ):
+            report.accepted += 1
     else:
         _reject(record, code, f"KooGallery refused the record with code {code}", report)
 
 
 def _reject(record: UsageRecord, code: str, error: str, report: PushReport) -> None:
-    UsageRecord.objects.filter(pk=record.pk).update(
+    if _mine(record).update(
         state=State.REJECTED,
         record_code=code[:16],
         last_error=error[:2000],
         lease_until=None,
         updated_at=timezone.now(),
-    )
-    report.rejected += 1
-    _alert(record, f"usage record {record.metering_sn} refused by KooGallery: {code}")
+    ):
+        report.rejected += 1
+        _alert(record, f"usage record {record.metering_sn} refused by KooGallery: {code}")
 
 
 def _again(
@@ -380,18 +436,17 @@ def _again(
 ) -> None:
     now = timezone.now()
     if record.attempts >= settings.ORDERS_USAGE_MAX_ATTEMPTS:
-        UsageRecord.objects.filter(pk=record.pk).update(
-            state=State.FAILED, last_error=error[:2000], lease_until=None, updated_at=now
-        )
-        report.failed += 1
-        _alert(record, f"usage record {record.metering_sn} not pushed after {record.attempts} attempts: {error}")
+        if _mine(record).update(state=State.FAILED, last_error=error[:2000], lease_until=None, updated_at=now):
+            report.failed += 1
+            _alert(record, f"usage record {record.metering_sn} not pushed after {record.attempts} attempts: {error}")
         return
+    # 1, 2, 4 … 60 minutes between attempts: about 6 hours over the default 12 attempts.
     backoff = timedelta(seconds=0 if at_once else min(60 * 2 ** max(record.attempts - 1, 0), 3600))
     changes: dict[str, Any] = {"state": State.PENDING, "next_push_at": now + backoff, "lease_until": None}
     if alone is not None:
         changes["alone"] = alone
-    UsageRecord.objects.filter(pk=record.pk).update(last_error=error[:2000], updated_at=now, **changes)
-    report.retrying += 1
+    if _mine(record).update(last_error=error[:2000], updated_at=now, **changes):
+        report.retrying += 1
 
 
 def _alert(record: UsageRecord, message: str) -> None:

@@ -98,7 +98,7 @@ def test_a_corrected_value_replaces_the_window_until_it_is_pushed(metered):
     metered.refresh_from_db()
     assert metered.usage_value == Decimal("4") and UsageRecord.objects.count() == 1
     usage.usage_push()
-    with pytest.raises(usage.UsageRefused, match="already pushed"):
+    with pytest.raises(usage.UsageRefused, match="already sent"):
         record(metered, "5")
 
 
@@ -108,7 +108,8 @@ def test_a_corrected_value_replaces_the_window_until_it_is_pushed(metered):
         (dict(value="0"), "greater than 0"),
         (dict(value="1.00001"), "4 decimals"),
         (dict(begin=timedelta(days=-22)), "21 days"),
-        (dict(end=timedelta(hours=2)), "future"),
+        (dict(end=timedelta(hours=3)), "future"),
+        (dict(begin=timedelta(days=-11)), "begins before the instance"),
         (dict(end=timedelta(hours=-1)), "after begin_time"),
         (dict(package="nope"), "package"),
         (dict(sn="has space"), "metering_sn"),
@@ -123,7 +124,7 @@ def test_windows_koogallery_would_refuse_are_refused_when_reported(metered, chan
             instance_id=metered.instance_id,
             begin=begin,
             end=end,
-            value=usage.parse_value(change.get("value", "1")),
+            value=Decimal(change.get("value", "1")),
             package_instance_id=change.get("package", ""),
             metering_sn=change.get("sn", ""),
         )
@@ -321,3 +322,104 @@ def test_the_real_worker_pushes_what_the_api_recorded(broker_jobs, client, setti
         time.sleep(0.2)
     assert UsageRecord.objects.get().state == State.ACCEPTED
     assert [r["usage_value"] for r in fake_openapi.usage_records()] == ["7"]
+
+
+def test_a_window_after_the_release_is_refused(metered):
+    Instance.objects.filter(pk=metered.pk).update(released_at=hour(3)[1])
+    with pytest.raises(usage.UsageRefused, match="after the instance was released"):
+        record(metered, n_back=1)
+    assert record(metered, n_back=3).state == State.PENDING
+
+
+def test_package_usage_names_the_package_and_adds_to_both_totals(koogallery, fake_openapi, metered):
+    package = payg(koogallery, fake_openapi, charging_mode="ON_DEMAND_PKG")
+    Instance.objects.filter(pk=package.pk).update(related_instance_id="someone-else")
+    with pytest.raises(usage.UsageRefused, match="belongs to"):
+        record(metered, "2", package_instance_id=package.instance_id)
+    Instance.objects.filter(pk=package.pk).update(related_instance_id=metered.instance_id)
+    record(metered, "2", package_instance_id=package.instance_id)
+    usage.usage_push()
+    [sent] = fake_openapi.usage_records()
+    assert sent["relate_pkg_instance"] == package.instance_id
+    metered.refresh_from_db()
+    package.refresh_from_db()
+    assert metered.usage_value == package.usage_value == Decimal("2")
+
+
+def test_a_refusal_that_is_not_about_the_records_is_retried(metered, fake_openapi):
+    records = [record(metered, n_back=n) for n in (1, 2)]
+    fake_openapi.fail_next(usage.openapi.USAGE_PATH, status=404, code="APIGW.0101")
+    report = usage.usage_push()
+    assert (report.retrying, report.rejected) == (2, 0)
+    assert {(r.state, r.alone) for r in UsageRecord.objects.filter(pk__in=[r.pk for r in records])} == {
+        (State.PENDING, False)
+    }
+
+
+def test_the_value_of_a_record_once_sent_is_fixed_even_after_an_operator_retry(metered, fake_openapi, settings):
+    settings.ORDERS_USAGE_MAX_ATTEMPTS = 1
+    rec = record(metered, "2")
+    fake_openapi.fail_next(usage.openapi.USAGE_PATH, status=500)  # it may have reached KooGallery
+    usage.usage_push()
+    rec.refresh_from_db()
+    assert rec.state == State.FAILED
+    usage.usage_retry(record_ids=[rec.pk], actor="operator:alice")
+    with pytest.raises(usage.UsageRefused, match="already sent"):
+        record(metered, "3")
+
+
+def test_a_pusher_whose_lease_ran_out_does_not_overwrite_the_newer_outcome(metered):
+    rec = record(metered)
+    usage._claim(timezone.now())
+    stale = UsageRecord.objects.get(pk=rec.pk)  # what the first pusher holds
+    UsageRecord.objects.update(lease_until=timezone.now() - timedelta(seconds=1))
+    assert usage.usage_push().accepted == 1  # a second pusher takes it over
+    usage._reject(stale, "013", "late answer", usage.PushReport())
+    rec.refresh_from_db()
+    assert rec.state == State.ACCEPTED
+
+
+def test_a_record_whose_last_push_was_cut_off_is_failed_for_operators(metered, settings):
+    settings.ORDERS_USAGE_MAX_ATTEMPTS = 1
+    rec = record(metered)
+    usage._claim(timezone.now())
+    UsageRecord.objects.update(lease_until=timezone.now() - timedelta(seconds=1))
+    assert usage.usage_push().calls == 0
+    rec.refresh_from_db()
+    assert rec.state == State.FAILED
+    assert Alert.objects.filter(kind=Alert.Kind.USAGE_REFUSED, instance=metered).exists()
+
+
+def test_the_api_answers_an_absurd_value_without_failing(client, settings, metered):
+    settings.ORDERS_USAGE_API_TOKEN = TOKEN
+    begin, end = hour(1)
+    body = {
+        "instance_id": metered.instance_id,
+        "begin_time": begin.strftime("%Y%m%dT%H%M%SZ"),
+        "end_time": end.strftime("%Y%m%dT%H%M%SZ"),
+    }
+    for value in ("1e30", "1e400000", "NaN", True, [1], "2025111T080000Z"):
+        answer = post(client, {"usage_records": [{**body, "usage_value": value}]})
+        assert answer.status_code == 200
+        assert answer.json()["refused"] == 1, value
+    bad_time = {**body, "usage_value": "1", "begin_time": "2025111T080000Z"}
+    assert "begin_time must be" in post(client, {"usage_records": [bad_time]}).json()["results"][0]["error"]
+
+
+def test_the_records_of_one_api_call_are_pushed_together(client, settings, metered, fake_openapi, run_on_commit):
+    settings.ORDERS_USAGE_API_TOKEN = TOKEN
+    records = []
+    for n in (1, 2, 3):
+        begin, end = hour(n)
+        records.append(
+            {
+                "instance_id": metered.instance_id,
+                "begin_time": begin.strftime("%Y%m%dT%H%M%SZ"),
+                "end_time": end.strftime("%Y%m%dT%H%M%SZ"),
+                "usage_value": "1",
+            }
+        )
+    with run_on_commit():
+        assert post(client, {"usage_records": records}).json()["recorded"] == 3
+    calls = fake_openapi.calls(usage.openapi.USAGE_PATH)
+    assert [len(call.json["usage_records"]) for call in calls] == [3]
