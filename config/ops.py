@@ -1,4 +1,10 @@
-"""Operational endpoints for the orchestrator and Prometheus (contract.md). No redirects here."""
+"""Operational endpoints for the orchestrator and Prometheus (contract.md). No redirects here.
+
+Probes reach a pod by its address, so their `Host` is an IP that is not in ALLOWED_HOSTS:
+`ProbeHostMiddleware` (first in the stack) lets the probe paths answer whatever `Host` they come
+with. They build nothing from it (no URLs, no redirects), so the host check protects nothing there;
+every other path keeps Django's check.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +13,36 @@ import json
 from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, HttpResponse
+from django.http.request import validate_host
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 
 from marketplace_isv.metrics import exposition
+
+
+PROBE_PATHS = frozenset(p + tail for p in ("/healthz", "/readyz", "/metrics") for tail in ("", "/"))
+
+
+def _stand_in_host() -> str:
+    for host in settings.ALLOWED_HOSTS:
+        if host != "*":
+            return host.lstrip(".")
+    return "localhost"
+
+
+class ProbeHostMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+        self.stand_in = _stand_in_host()
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.path_info in PROBE_PATHS:
+            meta = request.META
+            host = meta.get("HTTP_HOST", "").rsplit(":", 1)[0].strip("[]")
+            if not validate_host(host, settings.ALLOWED_HOSTS):
+                meta["HTTP_HOST"] = self.stand_in
+                meta.pop("HTTP_X_FORWARDED_HOST", None)
+        return self.get_response(request)
 
 
 def _json(data: dict, status: int = 200) -> HttpResponse:

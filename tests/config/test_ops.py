@@ -35,6 +35,17 @@ def test_probes_never_redirect_even_behind_an_https_proxy(client, settings, path
     assert response.status_code in (200, 503)
 
 
+@pytest.mark.parametrize("path", ["/healthz", "/readyz/", "/metrics"])
+def test_probes_answer_an_orchestrator_that_sends_the_pod_address_as_host(client, path):
+    response = client.get(path, HTTP_HOST="10.244.1.17:8000", HTTP_X_FORWARDED_HOST="10.244.1.17")
+    assert response.status_code == 200
+
+
+def test_other_paths_keep_the_allowed_hosts_check(client):
+    assert client.get("/admin/login/", HTTP_HOST="10.244.1.17:8000").status_code == 400
+    assert client.get("/admin/login/").status_code == 200
+
+
 def test_koogallery_paths_never_redirect_to_https(koogallery, settings, monkeypatch):
     settings.SECURE_SSL_REDIRECT = True
     monkeypatch.setitem(routes.PRODUCE_V2, "echo", "tests.marketplace_isv.handlers.echo")
