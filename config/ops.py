@@ -19,7 +19,6 @@ from django.views.decorators.csrf import csrf_exempt
 
 from marketplace_isv.metrics import exposition
 
-
 PROBE_PATHS = frozenset(p + tail for p in ("/healthz", "/readyz", "/metrics") for tail in ("", "/"))
 
 
