@@ -33,14 +33,22 @@ class ProbeHostMiddleware:
     def __init__(self, get_response):
         self.get_response = get_response
         self.stand_in = _stand_in_host()
+        self.verdicts: dict[str, bool] = {}  # Host header -> allowed (probes send the same few)
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if request.path_info in PROBE_PATHS:
             meta = request.META
-            host = meta.get("HTTP_HOST", "").rsplit(":", 1)[0].strip("[]")
-            if not validate_host(host, settings.ALLOWED_HOSTS):
+            header = meta.get("HTTP_HOST", "")
+            allowed = self.verdicts.get(header)
+            if allowed is None:
+                if len(self.verdicts) > 256:
+                    self.verdicts.clear()
+                allowed = validate_host(header.rsplit(":", 1)[0].strip("[]"), settings.ALLOWED_HOSTS)
+                self.verdicts[header] = allowed
+            if not allowed:
                 meta["HTTP_HOST"] = self.stand_in
-                meta.pop("HTTP_X_FORWARDED_HOST", None)
+            if "HTTP_X_FORWARDED_HOST" in meta:
+                meta.pop("HTTP_X_FORWARDED_HOST")
         return self.get_response(request)
 
 
