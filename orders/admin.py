@@ -6,6 +6,8 @@ calls go through, recorded with `operator:<username>` as the actor.
 
 from __future__ import annotations
 
+from datetime import UTC
+
 from django.contrib import admin, messages
 from django.db import transaction
 from django.db.models import Count, Q
@@ -125,7 +127,7 @@ class InstanceAdmin(admin.ModelAdmin):
         ("Customer", {"fields": ("customer_id", "customer_name", "user_id", "user_name", "mobile_phone", "email")}),
         ("Product", {"fields": ("product_id", "sku_code", "product_name", "charging_mode", "period_type", "period_number", "order_amount", "quantity", "disk_size", "band_width", "provision_type", "related_instance_id", "extend_params_pretty")}),
         ("App info (served to KooGallery)", {"fields": ("front_end_url", "admin_url", "app_user_name", "password_masked", "app_memo")}),
-        ("Usage (pay-per-use)", {"fields": ("usage_value", "usage_at")}),
+        ("Usage (pay-per-use)", {"fields": ("usage_value", "usage_at", "usage_records")}),
         ("Deliveries (the KooGallery calls about this instance)", {"fields": ("deliveries",)}),
         ("Raw", {"classes": ("collapse",), "fields": ("request_params_pretty", "query_order_pretty", "query_order_at", "query_order_error", "created_at", "updated_at")}),
     )  # fmt: skip
@@ -168,6 +170,15 @@ class InstanceAdmin(admin.ModelAdmin):
     @admin.display(description="Query Order answer")
     def query_order_pretty(self, obj):
         return pretty_json(obj.query_order)
+
+    @admin.display(description="usage records")
+    def usage_records(self, obj):
+        counts = dict(obj.usage_records.values_list("state").annotate(n=Count("id")).order_by())
+        if not counts:
+            return "—"
+        url = reverse("admin:orders_usagerecord_changelist") + f"?q={obj.instance_id}"
+        summary = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
+        return format_html('<a href="{}">{}</a>', url, summary)
 
     @admin.display(description="deliveries")
     def deliveries(self, obj):
@@ -286,40 +297,38 @@ class JobAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 class UsageRecordAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Usage windows and what KooGallery made of them (§7.2): rejected and failed ones need a look."""
 
-    list_display = (
-        "metering_sn",
-        "instance",
-        "begin_at",
-        "end_at",
-        "value",
-        "state",
-        "record_code",
-        "attempts",
-        "short_error",
-        "pushed_at",
-    )
+    list_display = ("metering_sn", "instance", "window", "value", "state", "record_code", "attempts", "pushed")
     list_filter = ("state", "record_code", "begin_at")
     search_fields = ("=instance__instance_id", "=metering_sn", "=package_instance_id")
     search_help_text = "Exact instance id, metering_sn or package instance id."
     show_full_result_count = False
     list_per_page = 50
     list_select_related = ("instance",)
-    readonly_fields = [f.name for f in UsageRecord._meta.fields]
+    readonly_fields = ["window", "code_meaning", *(f.name for f in UsageRecord._meta.fields)]
     actions = ("push_again",)
 
-    @admin.display(description="last error")
-    def short_error(self, obj):
-        return (obj.last_error[:80] + "…") if len(obj.last_error) > 80 else obj.last_error
+    @admin.display(description="window (UTC)", ordering="begin_at")
+    def window(self, obj):
+        return usage.window_text(obj.begin_at, obj.end_at)
+
+    @admin.display(description="pushed (UTC)", ordering="pushed_at")
+    def pushed(self, obj):
+        return f"{obj.pushed_at.astimezone(UTC):%Y-%m-%d %H:%M:%S}" if obj.pushed_at else "—"
+
+    @admin.display(description="KooGallery's code means")
+    def code_meaning(self, obj):
+        return usage.code_meaning(obj.record_code) or "—"
 
     def has_operate_permission(self, request):
         return request.user.has_perm("orders.change_instance")
 
     @admin.action(description="Push the selected rejected or failed records again", permissions=["operate"])
     def push_again(self, request, queryset):
+        records = list(queryset.filter(state__in=[UsageRecord.State.REJECTED, UsageRecord.State.FAILED]))
         with transaction.atomic():
-            count = usage.usage_retry(
-                record_ids=list(queryset.values_list("pk", flat=True)), actor=operator_actor(request)
-            )
+            count = usage.usage_retry(record_ids=[r.pk for r in records], actor=operator_actor(request))
+        for record in records:
+            self.log_change(request, record, "pushed again")
         self.message_user(request, f"{count} record(s) queued to be pushed again.", messages.SUCCESS)
 
 

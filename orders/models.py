@@ -382,6 +382,7 @@ class UsageRecord(models.Model):
 
     class Meta:
         ordering = ["-begin_at", "-id"]
+        verbose_name = "pay-per-use usage record"
         indexes = [models.Index(fields=["state", "next_push_at"], name="usage_state_due")]
         constraints = [
             # One record per window: a repeated report of the same window is the same record.

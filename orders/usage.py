@@ -45,6 +45,27 @@ MAX_AGE = timedelta(days=21)  # KooGallery refuses records starting earlier (MKT
 CLOCK_SKEW = timedelta(minutes=5)  # a window may end this far in our future
 MAX_VALUE = Decimal("1e12")  # Double(12,4)
 DUPLICATE_CODES = {"005", "010"}  # duplicate record id / duplicate record: taken by an earlier try
+# §7.2: what KooGallery's codes mean, for operators.
+CODE_MEANINGS = {
+    "001": "instance not found",
+    "002": "bad time format",
+    "003": "bad usage value",
+    "004": "missing record id",
+    "005": "duplicate record id (taken by an earlier try)",
+    "006": "product delisted",
+    "007": "record expired (older than 21 days)",
+    "009": "instance not this seller's",
+    "010": "duplicate record (taken by an earlier try)",
+    "011": "bad time range",
+    "012": "not a pay-per-use instance",
+    "013": "abnormal instance state",
+    "MKT.0100": "input check failed",
+    "MKT.0101": "invalid parameter",
+    "MKT.9001": "instance not found",
+    "MKT.9002": "invalid usage entities",
+    "MKT.9003": "too many records",
+    "MKT.9004": "start time older than 21 days",
+}
 _SN = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 _WIRE_TIME = "%Y%m%dT%H%M%SZ"
 _TIME_FORMS = ((re.compile(r"^\d{8}T\d{6}Z$"), _WIRE_TIME), (re.compile(r"^\d{14}$"), "%Y%m%d%H%M%S"))
@@ -74,6 +95,16 @@ class PushReport:
 
 
 # --- reporting -----------------------------------------------------------------------------------
+
+
+def code_meaning(code: str) -> str:
+    return CODE_MEANINGS.get(code, "")
+
+
+def window_text(begin: datetime, end: datetime) -> str:
+    begin, end = begin.astimezone(UTC), end.astimezone(UTC)
+    tail = f"{end:%H:%M:%S}" if begin.date() == end.date() else f"{end:%Y-%m-%d %H:%M:%S}"
+    return f"{begin:%Y-%m-%d %H:%M:%S} → {tail}"
 
 
 def wire_time(moment: datetime) -> str:
@@ -399,6 +430,28 @@ def _push(ids: list[int], report: PushReport) -> None:
     codes = record_codes(answer)
     for record in records:
         _settle(record, codes.get(record.metering_sn, openapi.SUCCESS), report)
+    _resolve_alerts({record.instance_id for record in records})
+
+
+def _resolve_alerts(instance_pks: set[int]) -> None:
+    """Close the usage alerts of instances that have no refused or failed record left (an operator's
+    push again went through)."""
+    open_alerts = Alert.objects.filter(
+        kind=Alert.Kind.USAGE_REFUSED, instance_id__in=instance_pks, resolved_at__isnull=True
+    )
+    pks = set(open_alerts.values_list("instance_id", flat=True))
+    if not pks:
+        return
+    troubled = set(
+        UsageRecord.objects.filter(instance_id__in=pks, state__in=[State.REJECTED, State.FAILED]).values_list(
+            "instance_id", flat=True
+        )
+    )
+    if pks - troubled:
+        alerts.alert_resolve(
+            alert_ids=list(open_alerts.filter(instance_id__in=pks - troubled).values_list("pk", flat=True)),
+            actor="system",
+        )
 
 
 def _mine(record: UsageRecord):
@@ -412,11 +465,17 @@ def _settle(record: UsageRecord, code: str, report: PushReport) -> None:
     if code == openapi.SUCCESS or _is_duplicate(code):
         now = timezone.now()
         if _mine(record).update(
-            state=State.ACCEPTED, record_code=code, last_error="", lease_until=None, pushed_at=now, updated_at=now
+            state=State.ACCEPTED,
+            record_code="" if code == openapi.SUCCESS else code,
+            last_error="",
+            lease_until=None,
+            pushed_at=now,
+            updated_at=now,
         ):
             report.accepted += 1
     else:
-        _reject(record, code, f"KooGallery refused the record with code {code}", report)
+        meaning = code_meaning(code)
+        _reject(record, code, f"KooGallery refused the record: {code}" + (f" ({meaning})" if meaning else ""), report)
 
 
 def _reject(record: UsageRecord, code: str, error: str, report: PushReport) -> None:
@@ -428,7 +487,11 @@ def _reject(record: UsageRecord, code: str, error: str, report: PushReport) -> N
         updated_at=timezone.now(),
     ):
         report.rejected += 1
-        _alert(record, f"usage record {record.metering_sn} refused by KooGallery: {code}")
+        meaning = code_meaning(code)
+        _alert(
+            record,
+            f"usage record {record.metering_sn} refused by KooGallery: {code}" + (f" ({meaning})" if meaning else ""),
+        )
 
 
 def _again(

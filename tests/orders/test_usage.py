@@ -8,6 +8,7 @@ from decimal import Decimal
 from io import StringIO
 
 import pytest
+from django.contrib.admin.models import LogEntry
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 from django.utils import timezone
@@ -216,14 +217,25 @@ def test_operators_push_rejected_records_again_from_the_console(admin_client, me
     rec = record(metered)
     usage.usage_push()
     rec.refresh_from_db()
-    assert rec.state == State.REJECTED
+    assert (rec.state, rec.record_code) == (State.REJECTED, "013")
+    assert "abnormal instance state" in rec.last_error
+    alert = Alert.objects.get(kind=Alert.Kind.USAGE_REFUSED, instance=metered, resolved_at__isnull=True)
     changelist = reverse("admin:orders_usagerecord_changelist")
-    assert rec.metering_sn in admin_client.get(changelist + "?state__exact=rejected").content.decode()
+    listing = admin_client.get(changelist + "?state__exact=rejected").content.decode()
+    assert rec.metering_sn in listing
+    assert usage.window_text(rec.begin_at, rec.end_at) in listing  # seconds and UTC, not a rounded local time
+    detail = admin_client.get(reverse("admin:orders_usagerecord_change", args=[rec.pk])).content.decode()
+    assert "abnormal instance state" in detail
+    instance_page = admin_client.get(reverse("admin:orders_instance_change", args=[metered.pk])).content.decode()
+    assert "1 rejected" in instance_page and f"?q={metered.instance_id}" in instance_page
     fake_openapi.usage_refusals.clear()  # the seller sorted it out with KooGallery
     with run_on_commit():
         admin_client.post(changelist, {"action": "push_again", "_selected_action": [rec.pk]})
     rec.refresh_from_db()
-    assert rec.state == State.ACCEPTED
+    assert (rec.state, rec.record_code) == (State.ACCEPTED, "")
+    alert.refresh_from_db()
+    assert alert.resolved_at is not None and alert.resolved_by == "system"
+    assert LogEntry.objects.filter(object_id=str(rec.pk), change_message="pushed again").exists()
 
 
 def test_the_push_runs_after_a_report_commits(metered, fake_openapi, run_on_commit):

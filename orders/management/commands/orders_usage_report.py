@@ -1,11 +1,16 @@
 """Record one usage window of a pay-per-use instance, to be pushed to KooGallery (§7.2).
 
+The push is the service's: with a broker (REDIS_URL) the worker is asked at once; in embedded mode
+the web process's periodic push sends it within ORDERS_USAGE_PUSH_SECONDS. This process never
+calls KooGallery itself, so it needs only the database settings.
+
 python manage.py orders_usage_report <instance_id> <value> --begin 20250101T080000Z --end 20250101T090000Z
     [--sn <metering_sn>] [--package <package instance id>]
 """
 
 from django.core.management.base import BaseCommand, CommandError
 
+from config.celery import dispatch_mode
 from orders import usage
 
 
@@ -30,6 +35,7 @@ class Command(BaseCommand):
                 metering_sn=options["sn"],
                 package_instance_id=options["package"],
                 actor="isv:command",
+                push=dispatch_mode() == "broker",
             )
         except usage.UsageRefused as exc:
             raise CommandError(str(exc)) from None
