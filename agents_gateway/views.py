@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import hmac
 import json
 import logging
 from datetime import UTC, datetime
@@ -18,6 +17,8 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.dateparse import parse_datetime
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
+
+from config.bearer import bearer_matches
 
 from . import backend, conf, services
 from .chat import error_body
@@ -72,10 +73,7 @@ def usage_journal(request: HttpRequest) -> HttpResponse:
     token = conf.journal_token()
     if not token:
         return not_found()
-    given = request.headers.get("Authorization", "").strip()
-    if given[:7].lower() == "bearer ":
-        given = given[7:].strip()
-    if not hmac.compare_digest(given.encode("utf-8"), token.encode("utf-8")):
+    if not bearer_matches(request, token):
         logger.warning("agents_gateway.journal_refused path=%s", request.path)
         return unauthorized()
     if request.method != "POST":

@@ -268,7 +268,7 @@ ORDERS_DEMO_DELAY_SECONDS = float(env("ORDERS_DEMO_DELAY_SECONDS", "0"))
 ORDERS_JOB_DISPATCHER = env_bool("ORDERS_JOB_DISPATCHER", True)
 ORDERS_JOB_DISPATCH_POLL_SECONDS = float(env("ORDERS_JOB_DISPATCH_POLL_SECONDS", "1"))
 CELERY_BEAT_SCHEDULE["orders-sweep-jobs"] = {"task": "orders.sweep_jobs", "schedule": float(ORDERS_JOB_SWEEP_SECONDS)}
-# Usage push (§7.2, orders/usage.py): due records are pushed every ORDERS_USAGE_PUSH_SECONDS (and
+# Usage push (§7.2, orders/usage.py and orders/usage_pusher.py): due records are pushed every ORDERS_USAGE_PUSH_SECONDS (and
 # right after they are reported); a record KooGallery cannot take is retried with backoff up to
 # ORDERS_USAGE_MAX_ATTEMPTS times. The reporting API (/api/usage/) is off until its token is set.
 ORDERS_USAGE_PUSH_SECONDS = env_int("ORDERS_USAGE_PUSH_SECONDS", 300)

@@ -12,7 +12,6 @@ Body: {"usage_records": [{"instance_id", "begin_time", "end_time", "usage_value"
 
 from __future__ import annotations
 
-import hmac
 import json
 import logging
 from typing import Any
@@ -22,6 +21,8 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
+
+from config.bearer import bearer_matches
 
 from . import usage
 
@@ -67,10 +68,7 @@ def report_usage(request: HttpRequest) -> HttpResponse:
     token = settings.ORDERS_USAGE_API_TOKEN
     if not token:
         return _error("not found", 404)
-    given = request.headers.get("Authorization", "").strip()
-    if given[:7].lower() == "bearer ":
-        given = given[7:].strip()
-    if not hmac.compare_digest(given.encode("utf-8"), token.encode("utf-8")):
+    if not bearer_matches(request, token):
         logger.warning("orders.usage_api_refused")
         response = _error("a valid bearer token is required", 401)
         response["WWW-Authenticate"] = 'Bearer realm="usage"'

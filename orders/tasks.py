@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from . import execution, jobs, usage
+from . import execution, jobs, usage_pusher
 
 
 @shared_task(
@@ -34,4 +34,4 @@ def sweep_jobs() -> int:
 def push_usage() -> int:
     """Push due usage records (§7.2): after each report commits, and periodically
     (ORDERS_USAGE_PUSH_SECONDS) for retries and anything a broker outage held back."""
-    return usage.usage_push().calls
+    return usage_pusher.usage_push().calls

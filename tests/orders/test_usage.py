@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from marketplace_isv.simulator.client import new_order_id
-from orders import usage
+from orders import usage, usage_pusher
 from orders.models import Alert, Instance, UsageRecord
 from tests.orders.conftest import created_v2
 
@@ -57,7 +57,7 @@ def record(instance, value="2.5", n_back=1, **kwargs) -> UsageRecord:
 
 def test_a_recorded_window_is_pushed_with_the_documented_fields(metered, fake_openapi):
     rec = record(metered, "2.5")
-    report = usage.usage_push()
+    report = usage_pusher.usage_push()
     assert (report.calls, report.accepted) == (1, 1)
     [sent] = fake_openapi.usage_records()
     begin, end = hour(1)
@@ -71,7 +71,7 @@ def test_a_recorded_window_is_pushed_with_the_documented_fields(metered, fake_op
     }
     rec.refresh_from_db()
     assert rec.state == State.ACCEPTED and rec.pushed_at is not None
-    assert usage.usage_push().calls == 0  # nothing is pushed twice
+    assert usage_pusher.usage_push().calls == 0  # nothing is pushed twice
 
 
 def test_recorded_windows_add_up_in_the_running_total_query_instance_answers(metered, koogallery):
@@ -87,7 +87,7 @@ def test_reporting_the_same_window_again_records_and_pushes_it_once(metered, fak
     first = record(metered, "2.5")
     again = usage.usage_record(instance_id=metered.instance_id, begin=hour(1)[0], end=hour(1)[1], value=Decimal("2.5"))
     assert again.created is False and again.record.pk == first.pk
-    usage.usage_push()
+    usage_pusher.usage_push()
     assert len(fake_openapi.usage_records()) == 1
     metered.refresh_from_db()
     assert metered.usage_value == Decimal("2.5")
@@ -98,7 +98,7 @@ def test_a_corrected_value_replaces_the_window_until_it_is_pushed(metered):
     record(metered, "4")
     metered.refresh_from_db()
     assert metered.usage_value == Decimal("4") and UsageRecord.objects.count() == 1
-    usage.usage_push()
+    usage_pusher.usage_push()
     with pytest.raises(usage.UsageRefused, match="already sent"):
         record(metered, "5")
 
@@ -147,7 +147,7 @@ def test_usage_of_test_traffic_is_kept_and_never_pushed(koogallery, fake_openapi
     Instance.objects.filter(pk=instance.pk).update(created_at=timezone.now() - timedelta(days=1), effective_at=None)
     rec = record(instance)
     assert rec.state == State.TEST
-    assert usage.usage_push().calls == 0
+    assert usage_pusher.usage_push().calls == 0
     assert fake_openapi.usage_records() == []
 
 
@@ -155,13 +155,13 @@ def test_a_failed_call_is_retried_with_backoff_then_left_to_operators(metered, f
     settings.ORDERS_USAGE_MAX_ATTEMPTS = 2
     rec = record(metered)
     fake_openapi.fail_next("/api/mkp-openapi-public/global/v1/isv/usage-data", status=500, times=5)
-    report = usage.usage_push()
+    report = usage_pusher.usage_push()
     rec.refresh_from_db()
     assert (report.retrying, rec.state, rec.attempts) == (1, State.PENDING, 1)
     assert rec.next_push_at > timezone.now() + timedelta(seconds=50)
-    assert usage.usage_push().calls == 0  # not due yet
+    assert usage_pusher.usage_push().calls == 0  # not due yet
     UsageRecord.objects.update(next_push_at=timezone.now())
-    usage.usage_push()
+    usage_pusher.usage_push()
     rec.refresh_from_db()
     assert (rec.state, rec.attempts) == (State.FAILED, 2)
     assert "MKT.0999" in rec.last_error
@@ -176,7 +176,7 @@ def test_a_record_koogallery_refuses_does_not_hold_back_the_others(koogallery, f
     fake_openapi.usage_refusals[other.instance_id] = "013"
     good = [record(metered, n_back=n) for n in (1, 2, 3)]
     bad = record(other)
-    report = usage.usage_push()
+    report = usage_pusher.usage_push()
     assert report.accepted == 3 and report.rejected == 1
     assert {r.state for r in UsageRecord.objects.filter(pk__in=[g.pk for g in good])} == {State.ACCEPTED}
     bad.refresh_from_db()
@@ -189,7 +189,7 @@ def test_a_record_koogallery_refuses_does_not_hold_back_the_others(koogallery, f
 def test_a_retry_of_a_record_koogallery_already_took_counts_as_accepted(metered, fake_openapi):
     rec = record(metered)
     fake_openapi.usage_taken[rec.metering_sn] = {}  # the answer to an earlier push was lost
-    report = usage.usage_push()
+    report = usage_pusher.usage_push()
     rec.refresh_from_db()
     assert (report.accepted, rec.state, rec.record_code) == (1, State.ACCEPTED, "005")
 
@@ -197,17 +197,17 @@ def test_a_retry_of_a_record_koogallery_already_took_counts_as_accepted(metered,
 def test_many_records_go_in_calls_of_at_most_100(metered, fake_openapi):
     for n in range(1, 151):
         record(metered, "1", n_back=n)
-    report = usage.usage_push()
-    sizes = [len(call.json["usage_records"]) for call in fake_openapi.calls(usage.openapi.USAGE_PATH)]
+    report = usage_pusher.usage_push()
+    sizes = [len(call.json["usage_records"]) for call in fake_openapi.calls(usage_pusher.openapi.USAGE_PATH)]
     assert (report.accepted, sorted(sizes)) == (150, [50, 100])
 
 
 def test_a_push_cut_off_midway_is_taken_up_again_when_its_lease_expires(metered, fake_openapi):
     rec = record(metered)
-    assert usage._claim(timezone.now()) == [rec.pk]  # a pusher claimed it, then died
-    assert usage.usage_push().calls == 0
+    assert usage_pusher._claim(timezone.now()) == [rec.pk]  # a pusher claimed it, then died
+    assert usage_pusher.usage_push().calls == 0
     UsageRecord.objects.update(lease_until=timezone.now() - timedelta(seconds=1))
-    assert usage.usage_push().accepted == 1
+    assert usage_pusher.usage_push().accepted == 1
     rec.refresh_from_db()
     assert (rec.state, rec.attempts) == (State.ACCEPTED, 2)
 
@@ -215,7 +215,7 @@ def test_a_push_cut_off_midway_is_taken_up_again_when_its_lease_expires(metered,
 def test_operators_push_rejected_records_again_from_the_console(admin_client, metered, fake_openapi, run_on_commit):
     fake_openapi.usage_refusals[metered.instance_id] = "013"
     rec = record(metered)
-    usage.usage_push()
+    usage_pusher.usage_push()
     rec.refresh_from_db()
     assert (rec.state, rec.record_code) == (State.REJECTED, "013")
     assert "abnormal instance state" in rec.last_error
@@ -247,6 +247,17 @@ def test_the_push_runs_after_a_report_commits(metered, fake_openapi, run_on_comm
 # --- the reporting API ---------------------------------------------------------------------------
 
 
+def api_record(instance_id: str, n_back: int = 1, **fields) -> dict:
+    """One record of a /api/usage/ body: the n-th whole hour back, in the push's time format."""
+    begin, end = hour(n_back)
+    return {
+        "instance_id": instance_id,
+        "begin_time": begin.strftime("%Y%m%dT%H%M%SZ"),
+        "end_time": end.strftime("%Y%m%dT%H%M%SZ"),
+        **fields,
+    }
+
+
 def post(client, body, token=TOKEN):
     return client.post("/api/usage/", body, content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {token}")
 
@@ -267,14 +278,7 @@ def test_the_api_refuses_a_wrong_token_and_bad_bodies(client, settings):
 
 def test_the_api_records_each_record_on_its_own(client, settings, metered):
     settings.ORDERS_USAGE_API_TOKEN = TOKEN
-    begin, end = hour(1)
-    good = {
-        "instance_id": metered.instance_id,
-        "begin_time": begin.strftime("%Y%m%dT%H%M%SZ"),
-        "end_time": end.strftime("%Y%m%dT%H%M%SZ"),
-        "usage_value": "12.5",
-        "metering_sn": "sn-api-1",
-    }
+    good = api_record(metered.instance_id, usage_value="12.5", metering_sn="sn-api-1")
     bad = {**good, "instance_id": "nope", "metering_sn": "sn-api-2"}
     answer = post(client, {"usage_records": [good, bad]}).json()
     assert (answer["recorded"], answer["refused"]) == (1, 1)
@@ -321,13 +325,7 @@ def test_the_real_worker_pushes_what_the_api_recorded(broker_jobs, client, setti
         charging_mode="ON_DEMAND",
     )
     Instance.objects.filter(pk=instance.pk).update(created_at=timezone.now() - timedelta(days=1))
-    begin, end = hour(1)
-    body = {
-        "instance_id": instance.instance_id,
-        "begin_time": begin.strftime("%Y%m%dT%H%M%SZ"),
-        "end_time": end.strftime("%Y%m%dT%H%M%SZ"),
-        "usage_value": "7",
-    }
+    body = api_record(instance.instance_id, usage_value="7")
     assert post(client, {"usage_records": [body]}).json()["recorded"] == 1
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and UsageRecord.objects.get().state != State.ACCEPTED:
@@ -350,7 +348,7 @@ def test_package_usage_names_the_package_and_adds_to_both_totals(koogallery, fak
         record(metered, "2", package_instance_id=package.instance_id)
     Instance.objects.filter(pk=package.pk).update(related_instance_id=metered.instance_id)
     record(metered, "2", package_instance_id=package.instance_id)
-    usage.usage_push()
+    usage_pusher.usage_push()
     [sent] = fake_openapi.usage_records()
     assert sent["relate_pkg_instance"] == package.instance_id
     metered.refresh_from_db()
@@ -360,8 +358,8 @@ def test_package_usage_names_the_package_and_adds_to_both_totals(koogallery, fak
 
 def test_a_refusal_that_is_not_about_the_records_is_retried(metered, fake_openapi):
     records = [record(metered, n_back=n) for n in (1, 2)]
-    fake_openapi.fail_next(usage.openapi.USAGE_PATH, status=404, code="APIGW.0101")
-    report = usage.usage_push()
+    fake_openapi.fail_next(usage_pusher.openapi.USAGE_PATH, status=404, code="APIGW.0101")
+    report = usage_pusher.usage_push()
     assert (report.retrying, report.rejected) == (2, 0)
     assert {(r.state, r.alone) for r in UsageRecord.objects.filter(pk__in=[r.pk for r in records])} == {
         (State.PENDING, False)
@@ -371,8 +369,8 @@ def test_a_refusal_that_is_not_about_the_records_is_retried(metered, fake_openap
 def test_the_value_of_a_record_once_sent_is_fixed_even_after_an_operator_retry(metered, fake_openapi, settings):
     settings.ORDERS_USAGE_MAX_ATTEMPTS = 1
     rec = record(metered, "2")
-    fake_openapi.fail_next(usage.openapi.USAGE_PATH, status=500)  # it may have reached KooGallery
-    usage.usage_push()
+    fake_openapi.fail_next(usage_pusher.openapi.USAGE_PATH, status=500)  # it may have reached KooGallery
+    usage_pusher.usage_push()
     rec.refresh_from_db()
     assert rec.state == State.FAILED
     usage.usage_retry(record_ids=[rec.pk], actor="operator:alice")
@@ -382,11 +380,11 @@ def test_the_value_of_a_record_once_sent_is_fixed_even_after_an_operator_retry(m
 
 def test_a_pusher_whose_lease_ran_out_does_not_overwrite_the_newer_outcome(metered):
     rec = record(metered)
-    usage._claim(timezone.now())
+    usage_pusher._claim(timezone.now())
     stale = UsageRecord.objects.get(pk=rec.pk)  # what the first pusher holds
     UsageRecord.objects.update(lease_until=timezone.now() - timedelta(seconds=1))
-    assert usage.usage_push().accepted == 1  # a second pusher takes it over
-    usage._reject(stale, "013", "late answer", usage.PushReport())
+    assert usage_pusher.usage_push().accepted == 1  # a second pusher takes it over
+    usage_pusher._reject(stale, "013", "late answer", usage_pusher.PushReport())
     rec.refresh_from_db()
     assert rec.state == State.ACCEPTED
 
@@ -394,9 +392,9 @@ def test_a_pusher_whose_lease_ran_out_does_not_overwrite_the_newer_outcome(meter
 def test_a_record_whose_last_push_was_cut_off_is_failed_for_operators(metered, settings):
     settings.ORDERS_USAGE_MAX_ATTEMPTS = 1
     rec = record(metered)
-    usage._claim(timezone.now())
+    usage_pusher._claim(timezone.now())
     UsageRecord.objects.update(lease_until=timezone.now() - timedelta(seconds=1))
-    assert usage.usage_push().calls == 0
+    assert usage_pusher.usage_push().calls == 0
     rec.refresh_from_db()
     assert rec.state == State.FAILED
     assert Alert.objects.filter(kind=Alert.Kind.USAGE_REFUSED, instance=metered).exists()
@@ -404,12 +402,7 @@ def test_a_record_whose_last_push_was_cut_off_is_failed_for_operators(metered, s
 
 def test_the_api_answers_an_absurd_value_without_failing(client, settings, metered):
     settings.ORDERS_USAGE_API_TOKEN = TOKEN
-    begin, end = hour(1)
-    body = {
-        "instance_id": metered.instance_id,
-        "begin_time": begin.strftime("%Y%m%dT%H%M%SZ"),
-        "end_time": end.strftime("%Y%m%dT%H%M%SZ"),
-    }
+    body = api_record(metered.instance_id)
     for value in ("1e30", "1e400000", "NaN", True, [1], "2025111T080000Z"):
         answer = post(client, {"usage_records": [{**body, "usage_value": value}]})
         assert answer.status_code == 200
@@ -420,18 +413,8 @@ def test_the_api_answers_an_absurd_value_without_failing(client, settings, meter
 
 def test_the_records_of_one_api_call_are_pushed_together(client, settings, metered, fake_openapi, run_on_commit):
     settings.ORDERS_USAGE_API_TOKEN = TOKEN
-    records = []
-    for n in (1, 2, 3):
-        begin, end = hour(n)
-        records.append(
-            {
-                "instance_id": metered.instance_id,
-                "begin_time": begin.strftime("%Y%m%dT%H%M%SZ"),
-                "end_time": end.strftime("%Y%m%dT%H%M%SZ"),
-                "usage_value": "1",
-            }
-        )
+    records = [api_record(metered.instance_id, n, usage_value="1") for n in (1, 2, 3)]
     with run_on_commit():
         assert post(client, {"usage_records": records}).json()["recorded"] == 3
-    calls = fake_openapi.calls(usage.openapi.USAGE_PATH)
+    calls = fake_openapi.calls(usage_pusher.openapi.USAGE_PATH)
     assert [len(call.json["usage_records"]) for call in calls] == [3]
