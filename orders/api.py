@@ -8,6 +8,8 @@ Body: {"usage_records": [{"instance_id", "begin_time", "end_time", "usage_value"
      {"index", "error"}]}: every record stands alone, so a refused one does not hold back the rest,
      and sending the same body again records nothing twice (a window is recorded once).
 400 a body that is not such an object; 401 a wrong token; 405 not POST.
+Refused records also raise an operators' alert (`usage_report_refused`), one per instance named,
+counted on every repeat: the caller's answer is not the only place a missing window shows.
 """
 
 from __future__ import annotations
@@ -24,11 +26,13 @@ from django.views.decorators.csrf import csrf_exempt
 
 from config.bearer import bearer_matches
 
-from . import usage
+from . import alerts, usage
+from .models import Alert, Instance
 
 logger = logging.getLogger(__name__)
 
 MAX_RECORDS = 1000
+MAX_ALERTS = 50  # alerts one call may raise; refusals beyond them share the unnamed one
 
 
 def _error(message: str, status: int) -> JsonResponse:
@@ -60,6 +64,28 @@ def _one(item: Any) -> dict[str, Any]:
         push=False,
     )
     return {"metering_sn": reported.record.metering_sn, "state": reported.record.state, "created": reported.created}
+
+
+def _alert_refusals(records: list[Any], results: list[dict[str, Any]]) -> None:
+    """One alert per instance named by refused records (unnamed ones share the empty reference)."""
+    refusals: dict[str, list[str]] = {}
+    for item, result in zip(records, results, strict=True):
+        if "error" not in result:
+            continue
+        named = item.get("instance_id") if isinstance(item, dict) else None
+        ref = named.strip()[:255] if isinstance(named, str) else ""
+        window = ""
+        if isinstance(item, dict):
+            window = f" [{str(item.get('begin_time'))[:20]} → {str(item.get('end_time'))[:20]}]"
+        if ref not in refusals and len(refusals) >= MAX_ALERTS - 1:
+            window = f" of {ref}{window}" if ref else window
+            ref = ""
+        refusals.setdefault(ref, []).append(f"record {result['index']}{window}: {result['error']}")
+    known = {i.instance_id: i for i in Instance.objects.filter(instance_id__in=[r for r in refusals if r])}
+    for ref, errors in refusals.items():
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        message = f"/api/usage/ refused {len(errors)} window(s); {errors[0]}{more}"
+        alerts.raise_alert(Alert.Kind.USAGE_REPORT_REFUSED, instance=known.get(ref), instance_ref=ref, message=message)
 
 
 @csrf_exempt
@@ -97,5 +123,7 @@ def report_usage(request: HttpRequest) -> HttpResponse:
     refused = sum(1 for r in results if "error" in r)
     if refused < len(results):
         usage.push_soon()  # one push for the whole body: its records go out together
+    if refused:
+        _alert_refusals(records, results)
     logger.info("orders.usage_api records=%s refused=%s", len(results), refused)
     return JsonResponse({"recorded": len(results) - refused, "refused": refused, "results": results})

@@ -272,6 +272,7 @@ class Alert(models.Model):
         JOB_FAILED = "job_failed", "job out of retries"
         NEW_FOR_RELEASED = "new_for_released", "newInstance repeated after release"
         USAGE_REFUSED = "usage_refused", "usage record refused or out of attempts"
+        USAGE_REPORT_REFUSED = "usage_report_refused", "usage report refused here"
 
     kind = models.CharField(max_length=24, choices=Kind.choices)
     instance = models.ForeignKey(Instance, on_delete=models.CASCADE, null=True, blank=True, related_name="alerts")

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import sys
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from decimal import Decimal
 from io import StringIO
@@ -10,6 +13,7 @@ from io import StringIO
 import pytest
 from django.contrib.admin.models import LogEntry
 from django.core.management import CommandError, call_command
+from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
@@ -17,6 +21,7 @@ from marketplace_isv.simulator.client import new_order_id
 from orders import usage, usage_pusher
 from orders.models import Alert, Instance, UsageRecord
 from tests.orders.conftest import created_v2
+from tests.support.processes import Process, free_port, service_env, wait_for
 
 pytestmark = pytest.mark.django_db
 
@@ -312,11 +317,35 @@ def test_the_command_records_a_window(metered):
         call_command("orders_usage_report", metered.instance_id, "3", "--begin", "x", "--end", "y", stdout=out)
 
 
+def report_by_command(instance: Instance, value: str = "3") -> str:
+    begin, end = hour(1)
+    out = StringIO()
+    call_command(
+        "orders_usage_report",
+        instance.instance_id,
+        value,
+        "--begin",
+        begin.strftime("%Y%m%dT%H%M%SZ"),
+        "--end",
+        end.strftime("%Y%m%dT%H%M%SZ"),
+        stdout=out,
+    )
+    return out.getvalue()
+
+
+def test_without_a_broker_the_command_leaves_the_push_to_the_service(metered, fake_openapi, run_on_commit, settings):
+    settings.ISV_JOB_DISPATCH = "inline"  # what a push asked for here would run right here
+    with run_on_commit():
+        assert "recorded" in report_by_command(metered)
+    assert fake_openapi.usage_records() == []
+    assert UsageRecord.objects.get().state == State.PENDING  # the service's periodic push sends it
+
+
 # --- the real worker -----------------------------------------------------------------------------
 
 
-def test_the_real_worker_pushes_what_the_api_recorded(broker_jobs, client, settings, fake_openapi):
-    settings.ORDERS_USAGE_API_TOKEN = TOKEN
+def payg_row() -> Instance:
+    """A pay-per-use instance written directly (for tests outside the simulator's transaction)."""
     instance = Instance.objects.create(
         instance_id=f"payg-{new_order_id()}",
         generation=2,
@@ -325,6 +354,12 @@ def test_the_real_worker_pushes_what_the_api_recorded(broker_jobs, client, setti
         charging_mode="ON_DEMAND",
     )
     Instance.objects.filter(pk=instance.pk).update(created_at=timezone.now() - timedelta(days=1))
+    return instance
+
+
+def test_the_real_worker_pushes_what_the_api_recorded(broker_jobs, client, settings, fake_openapi):
+    settings.ORDERS_USAGE_API_TOKEN = TOKEN
+    instance = payg_row()
     body = api_record(instance.instance_id, usage_value="7")
     assert post(client, {"usage_records": [body]}).json()["recorded"] == 1
     deadline = time.monotonic() + 30
@@ -332,6 +367,128 @@ def test_the_real_worker_pushes_what_the_api_recorded(broker_jobs, client, setti
         time.sleep(0.2)
     assert UsageRecord.objects.get().state == State.ACCEPTED
     assert [r["usage_value"] for r in fake_openapi.usage_records()] == ["7"]
+
+
+def test_with_a_broker_the_command_has_the_worker_push_at_once(broker_jobs, fake_openapi):
+    instance = payg_row()
+    assert "recorded" in report_by_command(instance, "4")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and UsageRecord.objects.get().state != State.ACCEPTED:
+        time.sleep(0.2)
+    assert UsageRecord.objects.get().state == State.ACCEPTED
+    assert [r["usage_value"] for r in fake_openapi.usage_records()] == ["4"]
+
+
+# --- concurrency ---------------------------------------------------------------------------------
+
+
+def test_the_same_window_reported_at_once_is_recorded_and_counted_once(transactional_db):
+    instance = payg_row()
+    begin, end = hour(1)
+    start = threading.Barrier(8)
+
+    def report(_):
+        start.wait()
+        try:
+            return usage.usage_record(
+                instance_id=instance.instance_id, begin=begin, end=end, value=Decimal("1.5"), push=False
+            )
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(8) as pool:
+        reported = list(pool.map(report, range(8)))
+    assert sum(r.created for r in reported) == 1
+    assert {r.record.metering_sn for r in reported} == {UsageRecord.objects.get().metering_sn}
+    instance.refresh_from_db()
+    assert instance.usage_value == Decimal("1.5")
+
+
+def test_one_metering_sn_claimed_for_two_windows_at_once_is_refused_once(transactional_db):
+    first, second = payg_row(), payg_row()
+    begin, end = hour(1)
+    start = threading.Barrier(2)
+
+    def report(instance):
+        start.wait()
+        try:
+            return usage.usage_record(
+                instance_id=instance.instance_id, begin=begin, end=end, value=Decimal("1"), metering_sn="sn-race"
+            )
+        except usage.UsageRefused as exc:
+            return exc
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(2) as pool:
+        outcomes = list(pool.map(report, (first, second)))
+    refused = [o for o in outcomes if isinstance(o, usage.UsageRefused)]
+    assert len(refused) == 1 and "already names another window" in str(refused[0])
+    [kept] = UsageRecord.objects.all()
+    totals = {i.instance_id: i.usage_value for i in Instance.objects.filter(pk__in=[first.pk, second.pk])}
+    assert totals[kept.instance.instance_id] == Decimal("1")
+    assert sorted(totals.values(), key=lambda v: v or 0) == [None, Decimal("1")]  # the refused one added nothing
+
+
+# --- operators see what the API refused ----------------------------------------------------------
+
+
+def test_refused_reports_raise_an_alert_operators_see(client, admin_client, settings, metered):
+    settings.ORDERS_USAGE_API_TOKEN = TOKEN
+    good = api_record(metered.instance_id, usage_value="1")
+    zero = api_record(metered.instance_id, n_back=2, usage_value="0")
+    unknown = api_record("no-such-instance", usage_value="1")
+    post(client, {"usage_records": [good, zero, unknown, "not a record"]})
+    alerts = {a.instance_ref: a for a in Alert.objects.filter(kind=Alert.Kind.USAGE_REPORT_REFUSED)}
+    assert set(alerts) == {metered.instance_id, "no-such-instance", ""}
+    assert alerts[metered.instance_id].instance == metered
+    assert "record 1" in alerts[metered.instance_id].message
+    assert "greater than 0" in alerts[metered.instance_id].message
+    assert "no instance" in alerts["no-such-instance"].message and alerts["no-such-instance"].instance is None
+    post(client, {"usage_records": [zero]})  # the ISV's system sends it again: counted, not repeated
+    assert Alert.objects.get(kind=Alert.Kind.USAGE_REPORT_REFUSED, instance=metered).count == 2
+    page = admin_client.get(reverse("admin:orders_alert_changelist")).content.decode()
+    assert "usage report refused here" in page and "no-such-instance" in page
+
+
+def test_an_accepted_report_raises_no_alert(client, settings, metered):
+    settings.ORDERS_USAGE_API_TOKEN = TOKEN
+    assert post(client, {"usage_records": [api_record(metered.instance_id, usage_value="1")]}).json()["refused"] == 0
+    assert not Alert.objects.filter(kind=Alert.Kind.USAGE_REPORT_REFUSED).exists()
+
+
+def test_one_call_raises_a_bounded_number_of_alerts(client, settings):
+    settings.ORDERS_USAGE_API_TOKEN = TOKEN
+    records = [api_record(f"unknown-{n:03d}", usage_value="1") for n in range(60)]
+    assert post(client, {"usage_records": records}).json()["refused"] == 60
+    alerts = Alert.objects.filter(kind=Alert.Kind.USAGE_REPORT_REFUSED)
+    assert alerts.count() == 50
+    lumped = alerts.get(instance_ref="")
+    assert "refused 11 window(s)" in lumped.message and "of unknown-049" in lumped.message
+
+
+# --- the fake open API, as a developer runs it ---------------------------------------------------
+
+
+def test_the_fake_open_api_command_refuses_and_prints_usage(metered, settings):
+    port = free_port()
+    fake = Process(
+        [sys.executable, "manage.py", "koogallery_fake_openapi", "--port", str(port),
+         "--refuse-usage", f"{metered.instance_id}=006"],
+        service_env(),
+        ready_text="fake KooGallery open API on",
+    ).start()  # fmt: skip
+    try:
+        settings.KOOGALLERY_OPENAPI_URL = f"http://127.0.0.1:{port}"
+        rec = record(metered, "2.5")
+        assert usage_pusher.usage_push().rejected == 1
+        rec.refresh_from_db()
+        assert (rec.state, rec.record_code) == (State.REJECTED, "006")
+        wait_for(lambda: f"usage {rec.metering_sn} instance={metered.instance_id}" in fake.output(), timeout=10)
+        assert f"POST {usage_pusher.openapi.USAGE_PATH}" in fake.output()
+        assert "value=2.5" in fake.output()
+    finally:
+        fake.stop()
 
 
 def test_a_window_after_the_release_is_refused(metered):
