@@ -41,6 +41,16 @@ def text(payload: dict[str, Any], name: str, *, required: bool = False, default:
     return value
 
 
+def base64_text(payload: dict[str, Any], name: str) -> str:
+    """A Base64 field of a query string (§2.7, §3.1): spaces mapped back to `+` *before* the
+    surrounding whitespace is trimmed, so a trailing `+` that form decoding turned into a space
+    survives."""
+    value = payload.get(name)
+    if isinstance(value, str):
+        return value.replace(" ", "+").strip()
+    return _text(value) or ""
+
+
 def test_flag(payload: dict[str, Any]) -> bool:
     """`"1"`/`1` = debug traffic; absent, `"0"` or `0` = real traffic (§4.0)."""
     return _text(payload.get("testFlag")) == "1"

@@ -178,7 +178,7 @@ def change_instance_check(payload: Payload, caller: Caller) -> Result:
     change = ChangeRequest(
         product_id=fields.text(product, "productId", required=True),
         sku_code=fields.text(product, "skuCode", required=True),
-        product_name=fields.text(product, "productName"),
+        product_name=fields.text(product, "productName", required=True),
         linear_value=fields.integer(product, "linearValue"),
     )
     outcome = services.instance_check_change(
@@ -208,7 +208,7 @@ def order_notify(payload: Payload, caller: Caller) -> Result:
 def _decrypted(payload: Payload, name: str, caller: Caller) -> str:
     """mobilePhone / email arrive AES-encrypted (§3.1): KOOGALLERY_ENCRYPT_TYPE first, then the
     other key length (U15), with the key that verified the call."""
-    value = fields.text(payload, name)
+    value = fields.base64_text(payload, name)
     if not value:
         return ""
     try:
@@ -218,7 +218,7 @@ def _decrypted(payload: Payload, name: str, caller: Caller) -> str:
 
 
 def _extend_params(payload: Payload) -> list | None:
-    raw = fields.text(payload, "saasExtendParams")
+    raw = fields.base64_text(payload, "saasExtendParams")
     if not raw:
         return None
     value = fields.base64_json(raw, name="saasExtendParams")

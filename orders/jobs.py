@@ -24,6 +24,7 @@ from django.utils import timezone
 from config.celery import dispatch_mode, enqueue_on_commit, send_now
 
 from . import outbox
+from .inserts import fitted
 from .models import Instance, Job, OrderNotification, Provisioning, Status
 
 logger = logging.getLogger(__name__)
@@ -95,8 +96,7 @@ def job_add(
         instance=instance,
         notification=notification,
         kind=kind,
-        order_id=order_id,
-        order_line_id=order_line_id,
+        **fitted(Job, order_id=order_id, order_line_id=order_line_id),
         fetch_order=fetch_order,
         is_test=instance.is_test if instance is not None else bool(is_test),
         next_run_at=timezone.now() + grace(),

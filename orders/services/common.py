@@ -12,7 +12,7 @@ from django.db import IntegrityError, transaction
 from marketplace_isv.envelope import INSTANCE_NOT_FOUND, SUCCESS
 
 from .. import alerts
-from ..inserts import fit
+from ..inserts import fit, fitted
 from ..models import Instance, InstanceOrder
 
 logger = logging.getLogger("orders.services")
@@ -62,15 +62,14 @@ def released(instance: Instance, activity: str, *, delivery_id) -> Outcome:
 
 def record_order(instance: Instance, kind: str, *, order_id: str, order_line_id: str = "", **values):
     """Every order seen, once per (instance, order, line, kind). Returns (row, created)."""
+    key = fitted(InstanceOrder, order_id=order_id, order_line_id=order_line_id)
     try:
         with transaction.atomic():
             return InstanceOrder.objects.create(
-                instance=instance, kind=kind, order_id=order_id, order_line_id=order_line_id, **values
+                instance=instance, kind=kind, **key, **fitted(InstanceOrder, **values)
             ), True
     except IntegrityError:
-        return InstanceOrder.objects.get(
-            instance=instance, kind=kind, order_id=order_id, order_line_id=order_line_id
-        ), False
+        return InstanceOrder.objects.get(instance=instance, kind=kind, **key), False
 
 
 def assign(instance: Instance, **values) -> list[str]:

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from .. import alerts, jobs, statements
 from ..credentials import new_password, new_user_name
-from ..inserts import insert_unless_conflict
+from ..inserts import fitted, insert_unless_conflict
 from ..models import Instance, InstanceOrder, Job, OrderNotification, Provisioning, Status
 from ..states import log_created, log_created_values, transition
 from .common import frontend_url, locked
@@ -162,9 +162,12 @@ def _insert_with_the_orm(candidate: str, purchase: Purchase, *, delivery_id, act
     InstanceOrder.objects.create(  # a new instance: no concurrent duplicate can exist
         instance=instance,
         kind=InstanceOrder.Kind.PURCHASE,
-        order_id=purchase.order_id,
-        order_line_id=purchase.order_line_id,
-        product_id=purchase.product_id,
+        **fitted(
+            InstanceOrder,
+            order_id=purchase.order_id,
+            order_line_id=purchase.order_line_id,
+            product_id=purchase.product_id,
+        ),
         expires_at=purchase.expires_at,
         amount=purchase.order_amount,
         params=purchase.params,
@@ -276,13 +279,12 @@ def order_notification_record(
     *, order_id: str, order_line_id: str, is_test: bool, delivery_id=None, actor: str
 ) -> OrderNotification:
     """orderNotify (§4.1.8): record once per order line; Query Order runs in the background."""
+    key = fitted(OrderNotification, order_id=order_id, order_line_id=order_line_id)
     try:
         with transaction.atomic():
-            notification = OrderNotification.objects.create(
-                order_id=order_id, order_line_id=order_line_id, is_test=is_test, delivery_id=delivery_id
-            )
+            notification = OrderNotification.objects.create(**key, is_test=is_test, delivery_id=delivery_id)
     except IntegrityError:
-        notification = OrderNotification.objects.select_for_update().get(order_id=order_id, order_line_id=order_line_id)
+        notification = OrderNotification.objects.select_for_update().get(**key)
         notification.count += 1
         notification.delivery_id = delivery_id
         notification.save(update_fields=["count", "delivery_id", "last_received_at"])

@@ -306,14 +306,18 @@ def instance_upgrade(
 def instance_check_change(
     *, instance_id: str, change: ChangeRequest, is_test: bool, delivery_id=None, actor: str
 ) -> Outcome:
-    """changeInstanceCheck (§4.1.7): the provisioner decides; debug calls are always accepted."""
+    """changeInstanceCheck (§4.1.7): the provisioner decides; debug calls are always accepted.
+    Every refusal is 000002 (U23; 000003 is not among this interface's codes, §5.5, §6), also for
+    a never-seen or released instance, which still raise their operator alerts."""
     if is_test:
         return Outcome()
     instance = Instance.objects.filter(instance_id=instance_id).first()
     if instance is None:
-        return unknown(instance_id, "changeInstanceCheck", is_test=is_test, delivery_id=delivery_id)
+        unknown(instance_id, "changeInstanceCheck", is_test=is_test, delivery_id=delivery_id)
+        return Outcome(PARAM_INVALID, "instance does not exist: no change can be checked")
     if instance.status == Status.RELEASED:
-        return released(instance, "changeInstanceCheck", delivery_id=delivery_id)
+        released(instance, "changeInstanceCheck", delivery_id=delivery_id)
+        return Outcome(PARAM_INVALID, "instance was released: no change can be checked", instance)
     try:
         verdict = provisioners.for_instance(instance.is_test).check_change(spec_of(instance), change)
     except ProvisionerError as exc:

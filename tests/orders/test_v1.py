@@ -406,3 +406,41 @@ def test_a_repeat_after_an_upgrade_or_a_product_change_still_finds_the_instance(
     assert again["instanceId"] == iid
     assert Instance.objects.count() == 1
     assert Instance.objects.get().product_id == "prod-yearly"
+
+
+def _form_encoded_new_v1(koogallery, **values) -> dict:
+    """A V1 newInstance as a sender that form-encodes: `+` in a value travels as a space, and the
+    authToken covers the form-decoded values (§2.1 variant b)."""
+    from urllib.parse import urlencode
+
+    from marketplace_isv.crypto import hmac_b64
+    from marketplace_isv.schemes import v1_message
+    from marketplace_isv.simulator.client import utc_stamp
+    from tests.orders.conftest import V1_FIELDS
+
+    order_id = new_order_id()
+    fields = {"activity": "newInstance", **V1_FIELDS, "orderId": order_id, "businessId": f"b-{order_id}"}
+    fields.update({k: v.replace("+", " ") for k, v in values.items()})
+    fields.update(testFlag="1", timeStamp=utc_stamp())
+    token = hmac_b64(ACCESS_KEY + fields["timeStamp"], v1_message(list(fields.items()), keep_empty=True))
+    query = urlencode(fields) + "&authToken=" + urlencode({"": token})[1:]
+    return koogallery._send("GET", "/koogallery/produce", query, None, {}, ACCESS_KEY).assert_envelope()
+
+
+def test_a_base64_field_ending_in_plus_survives_form_decoding(koogallery):
+    # §2.7: spaces are mapped back to `+` in every Base64 field, a trailing one included.
+    email = next(
+        address
+        for n in range(1000)
+        if (address := f"buyer.number.{n:04d}@example-company.com")
+        and aes_encrypt(address, ACCESS_KEY, "1", iv="0123456789abcdef").endswith("+")
+    )
+    cipher = aes_encrypt(email, ACCESS_KEY, "1", iv="0123456789abcdef")
+    assert not cipher.endswith("=")  # nothing after the `+` for a trim to spare
+    params = extend([{"name": "note", "value": "a>b"}])  # Base64 with `+` inside (JSON never ends one)
+    assert "+" in params
+    data = _form_encoded_new_v1(koogallery, email=cipher, saasExtendParams=params)
+    assert data["resultCode"] == "000000", data
+    instance = Instance.objects.get(instance_id=data["instanceId"])
+    assert instance.email == email
+    assert instance.saas_extend_params == json.loads(base64.b64decode(params))

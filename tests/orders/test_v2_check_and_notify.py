@@ -6,7 +6,7 @@ import pytest
 
 from marketplace_isv.openapi import QUERY_ORDER_PATH
 from marketplace_isv.simulator.client import new_order_id
-from orders.models import Job, OrderNotification, Transition
+from orders.models import Alert, Job, OrderNotification, Transition
 from tests.orders import provisioners
 from tests.orders.conftest import created_v2
 
@@ -73,12 +73,32 @@ def test_an_unreachable_provisioner_answers_000005(koogallery, settings):
     assert check(koogallery, instance.instance_id, PREMIUM, test=False)["resultCode"] == "000005"
 
 
-def test_a_never_seen_instance_answers_000003(koogallery):
-    assert check(koogallery, "never-seen", PREMIUM, test=False)["resultCode"] == "000003"
+def test_a_never_seen_instance_is_refused_with_000002_and_an_alert(koogallery):
+    data = check(koogallery, "never-seen", PREMIUM, test=False)
+    assert (data["resultCode"], data["resultMsg"]) == ("000002", "instance does not exist: no change can be checked")
+    assert Alert.objects.get(kind=Alert.Kind.UNKNOWN_INSTANCE).instance_ref == "never-seen"
+
+
+def test_a_released_real_instance_is_refused_with_000002_and_an_alert(koogallery, recording):
+    instance = created_v2(koogallery, test=False)
+    koogallery.v2("releaseInstance", {"instanceId": instance.instance_id}, test=False).assert_envelope()
+    data = check(koogallery, instance.instance_id, PREMIUM, test=False)
+    assert (data["resultCode"], data["resultMsg"]) == ("000002", "instance was released: no change can be checked")
+    assert Alert.objects.filter(kind=Alert.Kind.RELEASED_INSTANCE, instance=instance).exists()
+    assert ("check_change", instance.instance_id) not in recording
 
 
 @pytest.mark.parametrize(
-    "product_info", [None, "not json", [1, 2], {"skuCode": "s", "productName": "n"}, {"productId": "p"}]
+    "product_info",
+    [
+        None,
+        "not json",
+        [1, 2],
+        {"skuCode": "s", "productName": "n"},
+        {"productId": "p", "productName": "n"},
+        {"productId": "p", "skuCode": "s"},  # productName is mandatory too (§4.1.7)
+        {"productId": "p", "skuCode": "s", "productName": ""},
+    ],
 )
 def test_a_malformed_product_info_answers_000002(koogallery, product_info):
     instance = created_v2(koogallery)

@@ -7,7 +7,7 @@ import pytest
 
 from marketplace_isv.openapi import QUERY_ORDER_PATH
 from marketplace_isv.simulator.client import new_order_id
-from orders.models import Alert, DemoWorkspace, Instance, InstanceOrder, Job, Transition
+from orders.models import Alert, DemoWorkspace, Instance, InstanceOrder, Job, OrderNotification, Transition
 from tests.orders import provisioners
 from tests.orders.conftest import created_v2
 
@@ -321,3 +321,24 @@ def test_an_upgrade_missing_a_field_answers_000002(koogallery, missing):
     fields = {"instanceId": "i-1", "orderId": "CS1", "orderLineId": "CS1-000001"}
     del fields[missing]
     assert koogallery.v2("upgradeInstance", fields).assert_envelope()["resultCode"] == "000002"
+
+
+@pytest.mark.parametrize("activity", ["refreshInstance", "upgradeInstance", "releaseInstance", "orderNotify"])
+def test_ids_longer_than_their_columns_are_cut_not_an_internal_error(koogallery, fake_openapi, activity):
+    # §4.0: a field longer than Huawei's documented maximum is not refused (ids are S64; columns 255).
+    instance = created_v2(koogallery, test=False)
+    order_id = "CS" + "A" * 298
+    fields = {"orderId": order_id, "orderLineId": order_id + "-000001"}
+    if activity != "orderNotify":
+        fields["instanceId"] = instance.instance_id
+    if activity == "refreshInstance":
+        fields.update(scene="RENEWAL", expireTime="20301124023618", productId="P" * 300)
+    for _ in range(2):  # the repeat finds the row the first call wrote
+        data = koogallery.v2(activity, fields, test=False).assert_envelope()
+        assert data["resultCode"] == "000000", data
+    if activity == "orderNotify":
+        notification = OrderNotification.objects.get()
+        assert (notification.order_id, notification.count) == (order_id[:255], 2)
+    else:
+        [order] = InstanceOrder.objects.filter(instance=instance).exclude(kind="purchase")
+        assert order.order_id == order_id[:255] and len(order.order_line_id) == 255
