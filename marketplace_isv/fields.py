@@ -56,6 +56,9 @@ def test_flag(payload: dict[str, Any]) -> bool:
     return _text(payload.get("testFlag")) == "1"
 
 
+INT_MIN, INT_MAX = -(2**31), 2**31 - 1
+
+
 def integer(payload: dict[str, Any], name: str, *, required: bool = False) -> int | None:
     value = _text(payload.get(name))
     if not value:
@@ -66,7 +69,10 @@ def integer(payload: dict[str, Any], name: str, *, required: bool = False) -> in
     # conversion — int(Decimal("1e1000000")) alone would outlast KooGallery's deadline.
     if not _INTEGER.match(value):
         raise ParamError(f"{name} is not an integer")
-    return int(value.split(".")[0])
+    number = int(value.split(".")[0])
+    if not INT_MIN <= number <= INT_MAX:  # every integer field is Huawei's "Int", a Java int
+        raise ParamError(f"{name} is out of range (a 32-bit integer)")
+    return number
 
 
 def decimal(payload: dict[str, Any], name: str) -> Decimal | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import time
@@ -14,6 +15,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
+from django.db.models import CharField
 from django.utils import timezone
 
 from .. import alerts, jobs, statements
@@ -58,6 +60,14 @@ class Purchase:
     saas_extend_params: list = field(default_factory=list)
     params: dict[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self):
+        # Text cut to the instance's columns (§4.0): the row is written, and found again on a
+        # repeat, by the same values (the call's own are kept in `params`).
+        for name, limit in _text_limits().items():
+            value = getattr(self, name)
+            if len(value) > limit:
+                object.__setattr__(self, name, value[:limit])
+
 
 @dataclass(frozen=True)
 class Created:
@@ -83,6 +93,16 @@ PURCHASE_COLUMNS = (
     "charging_mode", "period_type", "period_number", "order_amount", "provision_type", "quantity",
     "disk_size", "band_width", "saas_extend_params",
 )  # fmt: skip
+
+
+@functools.cache
+def _text_limits() -> dict[str, int]:
+    limits = {}
+    for name in PURCHASE_COLUMNS:
+        column = Instance._meta.get_field(name)
+        if isinstance(column, CharField) and column.max_length:
+            limits[name] = column.max_length
+    return limits
 
 
 def _new_values(purchase: Purchase, instance_id: str, now) -> dict[str, Any]:

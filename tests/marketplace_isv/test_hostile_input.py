@@ -88,6 +88,14 @@ def test_numbers_in_the_documented_forms_are_read():
     assert fields.decimal({"a": 0}, "a") == 0
 
 
+def test_integers_are_huaweis_int_a_java_int():
+    assert fields.integer({"n": "2147483647"}, "n") == 2**31 - 1
+    assert fields.integer({"n": "-2147483648"}, "n") == -(2**31)
+    for value in ("2147483648", "-2147483649", "99999999999"):
+        with pytest.raises(ParamError, match="out of range"):
+            fields.integer({"n": value}, "n")
+
+
 def test_a_v1_call_with_an_exponent_amount_is_answered_at_once(koogallery, monkeypatch):
     def amount(payload, caller):
         return fields.integer(payload, "amount") and None

@@ -444,3 +444,19 @@ def test_a_base64_field_ending_in_plus_survives_form_decoding(koogallery):
     instance = Instance.objects.get(instance_id=data["instanceId"])
     assert instance.email == email
     assert instance.saas_extend_params == json.loads(base64.b64decode(params))
+
+
+@pytest.mark.parametrize("name", ["periodNumber", "amount", "diskSize", "bandWidth"])
+def test_an_integer_beyond_a_java_int_answers_000002_and_writes_nothing(koogallery, name):
+    data = new_v1(koogallery, **{name: "99999999999"}).assert_envelope()
+    assert (data["resultCode"], data["resultMsg"]) == ("000002", f"{name} is out of range (a 32-bit integer)")
+    assert not Instance.objects.exists()
+
+
+def test_a_repeated_purchase_with_ids_longer_than_their_columns_finds_its_instance(koogallery):
+    order_id = "CS" + "Z" * 298
+    first = new_v1(koogallery, order_id=order_id, business_id="long-ids", productId="P" * 300).assert_envelope()
+    again = new_v1(koogallery, order_id=order_id, business_id="long-ids", productId="P" * 300).assert_envelope()
+    assert first["resultCode"] == again["resultCode"] == "000000"
+    assert first["instanceId"] == again["instanceId"] == "long-ids"
+    assert Instance.objects.get().order_id == order_id[:255]

@@ -200,3 +200,14 @@ def test_credentials_over_79_bytes_are_refused_as_a_provisioner_error(koogallery
     created_v2(koogallery, test=False)
     job = Job.objects.get()
     assert job.state == "failed" and "79 UTF-8 bytes" in job.last_error
+
+
+def test_a_repeated_purchase_with_ids_longer_than_their_columns_finds_its_instance(koogallery):
+    # §4.0: over-long ids are cut, not refused, and a repeat must still find the instance.
+    order_id = "CS" + "Z" * 298
+    fields = {"orderId": order_id, "orderLineId": order_id + "-000001", "businessId": "b" * 300}
+    first = koogallery.v2("newInstance", fields, test=False).assert_envelope()
+    again = koogallery.v2("newInstance", fields, test=False).assert_envelope()
+    assert first["resultCode"] in ("000000", "000004") and again["resultCode"] in ("000000", "000004")
+    assert first["instanceId"] == again["instanceId"]
+    assert Instance.objects.get().order_line_id == fields["orderLineId"][:255]
