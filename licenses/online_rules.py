@@ -61,11 +61,13 @@ def check_request(
     if expires_at is not None and expires_at <= effective_at:
         raise ParamError("expireTime must be after effectiveTime")
     tolerance = timedelta(seconds=settings.ISV_LICENSE_VALIDITY_TOLERANCE_SECONDS)
-    if instance.effective_at and effective_at < instance.effective_at - tolerance:
+    # Compared as differences: an order that runs to 9999-12-31 (or began in year 1) has no
+    # datetime one tolerance beyond it.
+    if instance.effective_at and instance.effective_at - effective_at > tolerance:
         raise ProtocolError("effectiveTime is before the order took effect", code=LICENSE_OUTSIDE_VALIDITY)
     if instance.expires_at:
-        latest = instance.expires_at + tolerance
-        if effective_at > latest or (expires_at is not None and expires_at > latest):
+        latest = max(effective_at, expires_at or effective_at)
+        if latest - instance.expires_at > tolerance:
             raise ProtocolError("the licence would outlast the order", code=LICENSE_OUTSIDE_VALIDITY)
 
 

@@ -32,13 +32,14 @@ def _text(value: Any) -> str | None:
     raise ParamError("a text field holds an object or an array")
 
 
-def text(payload: dict[str, Any], name: str, *, required: bool = False, default: str = "") -> str:
+def text(payload: dict[str, Any], name: str, *, required: bool = False, default: str = "", limit: int = 0) -> str:
+    """`limit`: the column's length; longer text is cut, never refused (§4.0)."""
     value = _text(payload.get(name))
     if not value:
         if required:
             raise ParamError(f"{name} is required")
         return default
-    return value
+    return value[:limit] if limit else value
 
 
 def base64_text(payload: dict[str, Any], name: str) -> str:

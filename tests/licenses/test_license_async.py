@@ -287,3 +287,17 @@ def test_a_running_upload_is_not_taken_twice(koogallery, fake_openapi):
     assert tasks.upload_license.apply(args=(upload.pk,)).get() == "skipped"
     assert tasks.sweep_uploads() == 0
     assert fake_openapi.uploads() == []
+
+
+def test_an_order_running_to_the_end_of_time_is_checked_without_overflow(koogallery):
+    # 9999-12-31 is a valid expireTime; a tolerance beyond it is not a datetime.
+    instance_id, _ = issued(koogallery, expireTime="99991231235959")
+    assert request_licence(koogallery, instance_id).assert_envelope()["resultCode"] == "000004"
+
+
+def test_an_over_long_event_id_is_cut_and_a_repeat_finds_its_licence(koogallery, jobs):
+    instance_id, _ = issued(koogallery)
+    event_id = "E" * 300
+    for _ in range(2):
+        assert request_licence(koogallery, instance_id, event_id=event_id).assert_envelope()["resultCode"] == "000004"
+    assert len(online(event_id[:255])) == 1
