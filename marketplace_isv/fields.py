@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import re
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from . import strict_json
 from .envelope import ParamError
 
 _INTEGER = re.compile(r"^[+-]?\d{1,18}(?:\.0+)?$")
 _DECIMAL = re.compile(r"^[+-]?\d{1,20}(?:\.\d{1,10})?$")  # BigDecimal(20), up to 3 decimals documented
+_STORED_PLACES, _DECIMAL_BOUND = Decimal("0.0001"), Decimal(10) ** 20
 
 
 def _text(value: Any) -> str | None:
@@ -83,9 +84,12 @@ def decimal(payload: dict[str, Any], name: str) -> Decimal | None:
     if not _DECIMAL.match(value):
         raise ParamError(f"{name} is not a number")
     try:
-        return Decimal(value)
+        number = Decimal(value)
     except InvalidOperation:
         raise ParamError(f"{name} is not a number") from None
+    if abs(number.quantize(_STORED_PLACES)) >= _DECIMAL_BOUND:  # stored with 4 decimals: may round up
+        raise ParamError(f"{name} is out of range (BigDecimal(20))")
+    return number
 
 
 def utc_time(payload: dict[str, Any], name: str, *, required: bool = False) -> datetime | None:
@@ -125,9 +129,11 @@ def json_value(payload: dict[str, Any], name: str, *, required: bool = False) ->
         return None
     if isinstance(value, str):
         try:
-            return json.loads(value)
+            value = strict_json.loads(value)
         except ValueError:
             raise ParamError(f"{name} is not valid JSON") from None
+        if strict_json.contains_nul(value):
+            raise ParamError(f"{name}: NUL characters are not accepted")
     return value
 
 
@@ -136,6 +142,9 @@ def base64_json(value: str, *, name: str) -> Any:
     cleaned = "".join(value.replace(" ", "+").split())
     cleaned += "=" * (-len(cleaned) % 4)
     try:
-        return json.loads(base64.b64decode(cleaned).decode("utf-8"))
+        value = strict_json.loads(base64.b64decode(cleaned).decode("utf-8"))
     except (binascii.Error, ValueError, UnicodeDecodeError):
         raise ParamError(f"{name} is not Base64-encoded JSON") from None
+    if strict_json.contains_nul(value):
+        raise ParamError(f"{name}: NUL characters are not accepted")
+    return value

@@ -2,33 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import re
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote, unquote_plus
 
+from . import strict_json
 from .envelope import ParamError
-
-_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number")
-
-
-def _has_surrogate(value: Any) -> bool:
-    if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            return True
-        return False
-    if isinstance(value, dict):
-        return any(_has_surrogate(k) or _has_surrogate(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_surrogate(v) for v in value)
-    return False
 
 
 @dataclass
@@ -71,14 +50,12 @@ class Inbound:
         if not self._json_parsed:
             self._json_parsed = True
             try:
-                value = json.loads(self.body.decode("utf-8-sig"), parse_constant=_no_constant)
-            except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+                value = strict_json.loads(self.body.decode("utf-8-sig"))
+            except (UnicodeDecodeError, ValueError) as exc:
                 self._json_error = f"body is not valid JSON: {str(exc)[:200]}"
             else:
                 if not isinstance(value, dict):
                     self._json_error = "body is not a JSON object"
-                elif _SURROGATE_ESCAPE.search(self.body) and _has_surrogate(value):
-                    self._json_error = "body is not valid JSON: lone surrogate escape"
                 else:
                     self._json = value
         if self._json_error:

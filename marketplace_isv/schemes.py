@@ -16,7 +16,7 @@ from typing import Any
 
 from django.conf import settings
 
-from . import keys
+from . import keys, strict_json
 from .crypto import constant_time_equal, hmac_b64, hmac_hex, hmac_sha256
 from .envelope import AuthError, ParamError
 from .inbound import Inbound
@@ -254,16 +254,6 @@ def payload_of(caller: Caller, inbound: Inbound) -> dict[str, Any]:
             raise ParamError("NUL characters are not accepted")
         return payload
     payload = inbound.json_object()
-    if b"\\u0000" in inbound.body and _contains_nul(payload):
+    if b"\\u0000" in inbound.body and strict_json.contains_nul(payload):
         raise ParamError("NUL characters are not accepted")
     return payload
-
-
-def _contains_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_contains_nul(k) or _contains_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_contains_nul(v) for v in value)
-    return False

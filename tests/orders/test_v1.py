@@ -460,3 +460,19 @@ def test_a_repeated_purchase_with_ids_longer_than_their_columns_finds_its_instan
     assert first["resultCode"] == again["resultCode"] == "000000"
     assert first["instanceId"] == again["instanceId"] == "long-ids"
     assert Instance.objects.get().order_id == order_id[:255]
+
+
+@pytest.mark.parametrize(
+    "inner", [b'[{"name":"x","value":"a\\u0000"}]', b'[{"name":"\\udc00"}]', b"[NaN]", b"[" * 2000 + b"]" * 2000],
+    ids=["NUL", "lone surrogate", "NaN", "too deep"],
+)  # fmt: skip
+def test_saas_extend_params_that_cannot_be_stored_answer_000002(koogallery, inner):
+    data = new_v1(koogallery, saasExtendParams=base64.b64encode(inner).decode()).assert_envelope()
+    assert data["resultCode"] == "000002", data
+    assert not Instance.objects.exists()
+
+
+def test_an_order_amount_that_rounds_beyond_its_column_answers_000002(koogallery):
+    data = new_v1(koogallery, orderAmount="99999999999999999999.99999").assert_envelope()
+    assert (data["resultCode"], data["resultMsg"]) == ("000002", "orderAmount is out of range (BigDecimal(20))")
+    assert not Instance.objects.exists()

@@ -151,3 +151,20 @@ def test_a_notification_missing_a_field_answers_000002(koogallery, missing):
     del fields[missing]
     assert koogallery.v2("orderNotify", fields).assert_envelope()["resultCode"] == "000002"
     assert not OrderNotification.objects.exists()
+
+
+@pytest.mark.parametrize("test", [True, False], ids=["debug", "real"])
+@pytest.mark.parametrize(
+    "product_info",
+    [
+        '{"productId":"p\\u0000","skuCode":"s","productName":"n"}',
+        '{"productId":"p\\ud800","skuCode":"s","productName":"n"}',
+        "[" * 5000 + "]" * 5000,
+    ],
+    ids=["NUL", "lone surrogate", "too deep"],
+)
+def test_a_product_info_string_that_cannot_be_stored_answers_000002(koogallery, recording, product_info, test):
+    instance = created_v2(koogallery, test=False)
+    data = check(koogallery, instance.instance_id, product_info, test=test)
+    assert data["resultCode"] == "000002", data
+    assert not Transition.objects.filter(instance=instance, event="change_check").exists()

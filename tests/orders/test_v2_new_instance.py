@@ -3,6 +3,7 @@
 import pytest
 
 from marketplace_isv.openapi import QUERY_ORDER_PATH
+from marketplace_isv.simulator.client import new_order_id
 from orders.models import Alert, DemoWorkspace, Instance, InstanceOrder, Job, Transition
 from tests.orders import provisioners
 from tests.orders.conftest import created_v2, new_v2, order_line
@@ -211,3 +212,16 @@ def test_a_repeated_purchase_with_ids_longer_than_their_columns_finds_its_instan
     assert first["resultCode"] in ("000000", "000004") and again["resultCode"] in ("000000", "000004")
     assert first["instanceId"] == again["instanceId"]
     assert Instance.objects.get().order_line_id == fields["orderLineId"][:255]
+
+
+def test_an_extra_member_too_large_for_a_float_is_stored_as_received(koogallery):
+    # §4.0: extra members are ignored and stored; 1e400 is valid JSON that no float holds.
+    order_id = new_order_id()
+    body = (
+        b'{"activity":"newInstance","businessId":"huge-%s","orderId":"%s","orderLineId":"%s-1","testFlag":"1",'
+        b'"x":1e400,"y":{"z":[-1E+999]}}'
+    ) % (order_id.encode(), order_id.encode(), order_id.encode())
+    first = koogallery.v2(None, raw_body=body).assert_envelope()
+    again = koogallery.v2(None, raw_body=body).assert_envelope()
+    assert first["resultCode"] in ("000000", "000004") and again["instanceId"] == first["instanceId"]
+    assert Instance.objects.get().request_params["x"] == "1e400"

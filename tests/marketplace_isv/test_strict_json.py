@@ -1,0 +1,46 @@
+"""One strict reading of JSON for bodies, strings of JSON and Base64 JSON (marketplace_isv.strict_json)."""
+
+import pytest
+
+from marketplace_isv import fields, strict_json
+from marketplace_isv.envelope import ParamError
+
+
+@pytest.mark.parametrize("text", ["NaN", "[Infinity]", '{"a":-Infinity}', '"\\ud800"', '{"\\udc00":1}', "[" * 5000])
+def test_what_cannot_be_stored_or_re_encoded_is_not_json(text):
+    with pytest.raises(ValueError):
+        strict_json.loads(text + "]" * text.count("["))
+
+
+def test_a_number_too_large_for_a_float_is_kept_as_its_text():
+    assert strict_json.loads('{"x":1e400,"y":[-1E+999],"z":1.5,"n":12}') == {"x": "1e400", "y": ["-1E+999"],
+                                                                           "z": 1.5, "n": 12}  # fmt: skip
+
+
+def test_nul_is_found_at_any_depth():
+    assert strict_json.contains_nul({"a": [{"b": "x\x00"}]})
+    assert strict_json.contains_nul({"a\x00": 1})
+    assert not strict_json.contains_nul({"a": ["x", 1, None]})
+
+
+@pytest.mark.parametrize(
+    "inner", ['{"productId":"p\\u0000"}', '{"productId":"p\\ud800"}', "[" * 5000 + "]" * 5000, '{"a":NaN}']
+)
+def test_a_string_of_json_gets_the_same_reading(inner):
+    with pytest.raises(ParamError):
+        fields.json_value({"productInfo": inner}, "productInfo")
+
+
+@pytest.mark.parametrize("inner", [b'[{"v":"a\\u0000"}]', b'[{"v":"\\udc00"}]', b"[NaN]", b"[" * 2000 + b"]" * 2000])
+def test_base64_json_gets_the_same_reading(inner):
+    import base64
+
+    with pytest.raises(ParamError):
+        fields.base64_json(base64.b64encode(inner).decode(), name="saasExtendParams")
+
+
+def test_an_amount_that_rounds_beyond_its_column_is_refused():
+    assert fields.decimal({"a": "99999999999999999999.9999"}, "a") is not None
+    for value in ("99999999999999999999.99999", "-99999999999999999999.99995"):
+        with pytest.raises(ParamError, match="out of range"):
+            fields.decimal({"a": value}, "a")
