@@ -16,7 +16,12 @@ from marketplace_isv.envelope import MOBILE_INVALID, Result
 from marketplace_isv.schemes import Caller
 
 from . import payloads, services
+from .models import Tenant
 from .payloads import member
+
+# Column lengths: longer text is cut to them, never refused (§4.0), and found again by the cut value.
+ID = Tenant._meta.get_field("tenant_id").max_length
+NAME = Tenant._meta.get_field("name").max_length
 
 
 def _origin(caller: Caller) -> services.Origin:
@@ -31,12 +36,12 @@ def tenant_sync(payload: dict[str, Any], caller: Caller) -> Result:
     services.tenant_sync(
         origin=_origin(caller),
         flag=payloads.flag(payload, (0, 1, 2)),  # V1 documents 0/1; a V1 modify is accepted too
-        tenant_id=fields.text(payload, "tenantId", required=True),
-        instance_id=fields.text(payload, "instanceId"),
-        order_id=fields.text(payload, "orderId"),
-        tenant_code=fields.text(payload, "tenantCode"),
-        name=fields.text(payload, "name"),
-        domain_name=payloads.normalise_domain(fields.text(payload, "domainName")),
+        tenant_id=fields.text(payload, "tenantId", required=True, limit=ID),
+        instance_id=fields.text(payload, "instanceId", limit=ID),
+        order_id=fields.text(payload, "orderId", limit=ID),
+        tenant_code=fields.text(payload, "tenantCode", limit=ID),
+        name=fields.text(payload, "name", limit=NAME),
+        domain_name=payloads.normalise_domain(fields.text(payload, "domainName"))[:NAME],
         is_test=fields.test_flag(payload),
         stamp=_stamp(payload),
     )
@@ -49,10 +54,10 @@ def application_sync(payload: dict[str, Any], caller: Caller) -> Result:
     outcome = services.application_sync(
         origin=_origin(caller),
         flag=flag,
-        tenant_id=fields.text(payload, "tenantId", required=True),
-        app_id=fields.text(payload, "appId", required=True),
-        instance_id=fields.text(payload, "instanceId"),
-        client_id=fields.text(payload, "clientId", required=storing),
+        tenant_id=fields.text(payload, "tenantId", required=True, limit=ID),
+        app_id=fields.text(payload, "appId", required=True, limit=ID),
+        instance_id=fields.text(payload, "instanceId", limit=ID),
+        client_id=fields.text(payload, "clientId", required=storing, limit=ID),
         client_secret=fields.text(payload, "clientSecret", required=storing),
         is_test=fields.test_flag(payload),
         stamp=_stamp(payload),
@@ -67,9 +72,9 @@ def auth_sync(payload: dict[str, Any], caller: Caller) -> Result:
     services.tenant_user_sync(
         origin=_origin(caller),
         flag=payloads.flag(payload, (0, 1, 2, 3)),  # 3 = cancel authorisation (V2; accepted in V1)
-        tenant_id=fields.text(payload, "tenantId", required=True),
-        app_id=fields.text(payload, "appId", required=True),
-        instance_id=fields.text(payload, "instanceId"),
+        tenant_id=fields.text(payload, "tenantId", required=True, limit=ID),
+        app_id=fields.text(payload, "appId", required=True, limit=ID),
+        instance_id=fields.text(payload, "instanceId", limit=ID),
         users=payloads.user_entries(payload),
         is_test=fields.test_flag(payload),
         stamp=_stamp(payload, "currentSyncTime"),
@@ -81,8 +86,8 @@ def single_org_sync(payload: dict[str, Any], caller: Caller) -> Result:
     services.department_sync(
         origin=_origin(caller),
         flag=payloads.flag(payload, (0, 1, 2)),
-        tenant_id=fields.text(payload, "tenantId", required=True),
-        instance_id=fields.text(payload, "instanceId"),
+        tenant_id=fields.text(payload, "tenantId", required=True, limit=ID),
+        instance_id=fields.text(payload, "instanceId", limit=ID),
         entry=payloads.org_entry(payload),
         name_sent=member(payload, "orgName", "name") is not None,
         parent_sent=member(payload, "parentCode", "parentOrgCode") is not None,
@@ -96,8 +101,8 @@ def all_org_sync(payload: dict[str, Any], caller: Caller) -> Result:
     # A stray top-level `flag` is tolerated and ignored: the table has none (§4.5.5).
     services.department_snapshot_apply(
         origin=_origin(caller),
-        tenant_id=fields.text(payload, "tenantId", required=True),
-        instance_id=fields.text(payload, "instanceId"),
+        tenant_id=fields.text(payload, "tenantId", required=True, limit=ID),
+        instance_id=fields.text(payload, "instanceId", limit=ID),
         entries=payloads.org_entries(payload),
         is_test=fields.test_flag(payload),
         stamp=_stamp(payload),

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+from marketplace_isv import fields, strict_json
 from marketplace_isv.envelope import ParamError
 
 UTC8 = timezone(timedelta(hours=8))
@@ -49,10 +50,7 @@ def flag(payload: dict[str, Any], allowed: tuple[int, ...]) -> int:
     raw = text_of(member(payload, "flag"))
     if not raw:
         raise ParamError("flag is required")
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ParamError("flag is not an integer") from None
+    value = fields.integer({"flag": raw}, "flag")  # plain digits, an optional `.0` tail
     if value not in allowed:
         raise ParamError(f"flag {value} is not one of {', '.join(map(str, allowed))}")
     return value
@@ -136,13 +134,17 @@ def _relaxed_to_json(text: str) -> str:
 
 
 def lenient_json(text: str, *, name: str) -> Any:
+    """JSON sent as a string, read by the body's own rules (marketplace_isv.strict_json), with the
+    relaxed form (single quotes, bare keys, trailing commas) as a fallback."""
     try:
-        value = json.loads(text)
+        value = strict_json.loads(text)
     except ValueError:
         try:
-            value = json.loads(_relaxed_to_json(text))
+            value = strict_json.loads(_relaxed_to_json(text))
         except ValueError:
             raise ParamError(f"{name} is not valid JSON") from None
+    if strict_json.contains_nul(value):
+        raise ParamError(f"{name}: NUL characters are not accepted")
     if isinstance(value, str) and value.strip()[:1] in ("[", "{"):
         return lenient_json(value, name=name)  # a JSON string holding the JSON text
     return value
@@ -205,9 +207,12 @@ def _enabled(value: Any) -> bool:
     return str(value).strip().lower() in ("true", "1", "yes", "y", "on", "enable", "enabled")
 
 
+_SMALL_INTEGER = re.compile(r"-?[0-9]{1,9}")
+
+
 def _employee_type(value: Any) -> int | None:
     raw = text_of(value)
-    return int(raw) if raw.lstrip("-").isdigit() and len(raw) < 10 else None
+    return int(raw) if _SMALL_INTEGER.fullmatch(raw) else None  # anything else stays in `extension`
 
 
 def user_entry(raw: Any, index: int) -> UserEntry:

@@ -1,0 +1,73 @@
+"""Kit members KooGallery should never send, answered clearly (§2.8, §4.0): over-long text is cut,
+JSON inside a string is read by the body's own rules, odd numbers stay raw. Nothing is half-written."""
+
+import pytest
+
+from marketplace_isv.crypto import rsa_oaep_encrypt
+from tenants.models import Application, Department, SyncLog, Tenant, TenantUser
+from tests.tenants.conftest import stamp
+
+pytestmark = pytest.mark.django_db
+
+LONG = "t" * 300
+
+
+def test_over_long_ids_and_names_are_cut_and_a_repeat_finds_the_tenant(kit):
+    for _ in range(2):
+        reply = kit("tenantSync", flag=1, tenantId=LONG, instanceId=LONG, orderId=LONG, tenantCode=LONG,
+                    name="n" * 600, domainName="d" * 600, timeStamp=stamp())  # fmt: skip
+        assert reply.code == "000000", reply.json
+    tenant = Tenant.objects.get()
+    assert (tenant.tenant_id, len(tenant.name), len(tenant.domain_name)) == (LONG[:255], 512, 512)
+
+
+def test_over_long_application_ids_are_cut_and_a_repeat_finds_the_app(kit, rsa_key):
+    secret = rsa_oaep_encrypt("s3cret", rsa_key.publickey())
+    for _ in range(2):
+        reply = kit("applicationSync", flag=1, tenantId=LONG, appId=LONG, clientId=LONG, clientSecret=secret,
+                    timeStamp=stamp())  # fmt: skip
+        assert reply.code == "000000", reply.json
+    app = Application.objects.get()
+    assert (app.app_id, app.client_id) == (LONG[:255], LONG[:255])
+
+
+@pytest.mark.parametrize("value", ["--1", "²", "-²", "1.5"])
+def test_an_employee_type_that_is_no_plain_integer_is_kept_raw(kit, value):
+    users = [{"userName": "u1", "name": "n", "role": "user", "enable": "true", "employeeType": value}]
+    reply = kit("authSync", flag=1, tenantId="t-1", appId="a-1", userList=users, currentSyncTime=stamp())
+    assert reply.code == "000000", reply.json
+    stored = TenantUser.objects.get()
+    assert stored.employee_type is None and stored.extension["employeeType"] == value
+
+
+@pytest.mark.parametrize(
+    "user_list",
+    ['[{"userName":"a\\u0000b"}]', '[{"userName":"a","x":"\\u0000"}]', '[{"userName":"\\ud800"}]',
+     '[{"userName":"a","x":NaN}]', "[" * 50_000 + "]" * 50_000],
+    ids=["NUL in a name", "NUL in an extra member", "lone surrogate", "NaN", "too deep"],
+)  # fmt: skip
+def test_a_user_list_string_that_cannot_be_stored_answers_000002(koogallery, user_list):
+    fields = {"tenantId": "t-1", "appId": "a-1", "flag": 1, "timeStamp": stamp(), "instanceId": "i",
+              "userList": user_list}  # fmt: skip
+    reply = koogallery.kit_v1("authSync", fields)
+    assert reply.assert_envelope()["resultCode"] == "000002", reply.json
+    assert not TenantUser.objects.exists() and not Tenant.objects.exists()
+    assert not SyncLog.objects.filter(result_code="000000").exists()
+
+
+def test_an_org_list_string_with_nul_answers_000002(koogallery):
+    fields = {"tenantId": "t-1", "timeStamp": stamp(), "instanceId": "i",
+              "orgInfo": '[{"orgCode":"o\\u0000","name":"x"}]'}  # fmt: skip
+    assert koogallery.kit_v1("allOrgSync", fields).assert_envelope()["resultCode"] == "000002"
+    assert not Department.objects.exists()
+
+
+def test_a_number_too_large_for_a_float_is_kept_as_text(kit_v1):
+    users = '[{"userName":"u1","enable":"true","score":1e999}]'
+    reply = kit_v1("authSync", flag=1, tenantId="t-1", appId="a-1", userList=users, currentSyncTime=stamp())
+    assert reply.code == "000000", reply.json
+    assert TenantUser.objects.get().extension["score"] == "1e999"
+
+
+def test_a_flag_with_a_zero_tail_is_read_as_an_integer(kit):
+    assert kit("tenantSync", flag="1.0", tenantId="t-1", timeStamp=stamp()).code == "000000"
