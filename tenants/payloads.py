@@ -287,5 +287,7 @@ def org_entry(raw: Any, where: str = "") -> OrgEntry:
 
 def org_entries(payload: dict[str, Any]) -> list[OrgEntry]:
     """allOrgSync's snapshot: V2 `orgInfoList` or V1 `orgInfo`, whichever is present (§4.5.5)."""
+    if member(payload, "orgInfoList") is None and member(payload, "orgInfo") is None:
+        raise ParamError("orgInfoList (Kit V1: orgInfo) is required")
     name = "orgInfoList" if member(payload, "orgInfoList") is not None else "orgInfo"
     return [org_entry(raw, f"{name}[{i}]") for i, raw in enumerate(entry_list(payload, name))]

@@ -71,3 +71,10 @@ def test_a_number_too_large_for_a_float_is_kept_as_text(kit_v1):
 
 def test_a_flag_with_a_zero_tail_is_read_as_an_integer(kit):
     assert kit("tenantSync", flag="1.0", tenantId="t-1", timeStamp=stamp()).code == "000000"
+
+
+@pytest.mark.parametrize("value", [None, "absent"])
+def test_a_snapshot_without_its_list_names_both_spellings(kit_v2, value):
+    fields = {"tenantId": "t-1", "timeStamp": stamp()} | ({} if value == "absent" else {"orgInfoList": value})
+    reply = kit_v2("allOrgSync", **fields)
+    assert (reply.code, reply.json["resultMsg"]) == ("000002", "orgInfoList (Kit V1: orgInfo) is required")
