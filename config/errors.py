@@ -1,9 +1,12 @@
 """Error pages: on /koogallery/ paths even Django's own failures (a disallowed Host header, an
-unhandled exception in middleware) become a signed JSON envelope, never an HTML page (contract.md)."""
+unhandled exception in middleware) become a signed JSON envelope, never an HTML page (contract.md).
+The JSON APIs (/api/…, /agents/…) answer their errors as JSON `{"detail": …}` too; the admin, SSO
+and buyer pages keep Django's pages."""
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
 
 from marketplace_isv import keys
@@ -20,17 +23,44 @@ def _koogallery(request: HttpRequest, code: str) -> HttpResponse | None:
     return response
 
 
+JSON_PREFIXES = ("/api/", "/agents/")
+
+
+def _json_api(request: HttpRequest, status: int, detail: str) -> HttpResponse | None:
+    if not request.path.startswith(JSON_PREFIXES):
+        return None
+    response = JsonResponse({"detail": detail}, status=status)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
 def bad_request(request, exception=None):
-    return _koogallery(request, PARAM_INVALID) or defaults.bad_request(request, exception)
+    if isinstance(exception, RequestDataTooBig):
+        answer = _json_api(request, 413, "the body is too large")
+    else:
+        answer = _json_api(request, 400, "bad request")
+    return _koogallery(request, PARAM_INVALID) or answer or defaults.bad_request(request, exception)
 
 
 def permission_denied(request, exception=None):
-    return _koogallery(request, PARAM_INVALID) or defaults.permission_denied(request, exception)
+    return (
+        _koogallery(request, PARAM_INVALID)
+        or _json_api(request, 403, "forbidden")
+        or defaults.permission_denied(request, exception)
+    )
 
 
 def page_not_found(request, exception=None):
-    return _koogallery(request, PARAM_INVALID) or defaults.page_not_found(request, exception)
+    return (
+        _koogallery(request, PARAM_INVALID)
+        or _json_api(request, 404, "not found")
+        or defaults.page_not_found(request, exception)
+    )
 
 
 def server_error(request):
-    return _koogallery(request, INTERNAL_ERROR) or defaults.server_error(request)
+    return (
+        _koogallery(request, INTERNAL_ERROR)
+        or _json_api(request, 500, "internal error")
+        or defaults.server_error(request)
+    )

@@ -19,11 +19,14 @@ from datetime import UTC, datetime
 from django.conf import settings
 from django.utils import timezone
 from rest_framework import serializers, status
+from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
+
+from marketplace_isv import strict_json
 
 from . import services, signing, verifier
 
@@ -70,7 +73,21 @@ class PerKeyThrottle(_SettingsRateThrottle):
         token = request.data.get("token") if isinstance(request.data, dict) else None
         if not isinstance(token, str) or not token:
             return None
-        return self.cache_format % {"scope": self.scope, "ident": hashlib.sha256(token.encode()).hexdigest()}
+        return self.cache_format % {
+            "scope": self.scope,
+            "ident": hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest(),
+        }
+
+
+class StrictJSONParser(JSONParser):
+    """JSON read by the service's one set of rules (marketplace_isv.strict_json): no NaN, no lone
+    surrogates, no nesting too deep; the answer names no parser internals."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        try:
+            return strict_json.loads(stream.read().decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            raise ParseError("the body is not UTF-8 JSON") from None
 
 
 class CheckRequest(serializers.Serializer):
@@ -85,7 +102,7 @@ def _iso(moment: datetime | None) -> str | None:
 class LicenseCheckView(APIView):
     authentication_classes: list = []
     permission_classes: list = []
-    parser_classes = [JSONParser]
+    parser_classes = [StrictJSONParser]
     throttle_classes = [PerAddressThrottle, PerKeyThrottle]
 
     def post(self, request: Request) -> Response:

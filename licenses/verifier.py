@@ -179,8 +179,8 @@ def split_token(token: str) -> tuple[dict[str, Any], dict[str, Any], bytes, byte
         header = json.loads(b64url_decode(parts[0]))
         claims = json.loads(b64url_decode(parts[1]))
         signature = b64url_decode(parts[2])
-    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
-        raise ValueError(f"undecodable part: {exc}") from None
+    except (ValueError, binascii.Error, UnicodeDecodeError, RecursionError) as exc:  # nesting too deep
+        raise ValueError(f"undecodable part: {type(exc).__name__}") from None
     if not isinstance(header, dict) or not isinstance(claims, dict):
         raise ValueError("header and payload must be JSON objects")
     return header, claims, f"{parts[0]}.{parts[1]}".encode("ascii"), signature
@@ -283,7 +283,7 @@ class LicenseVerifier:
         try:
             status, raw = (transport or _http_post)(url, body, headers, timeout)
             answer = json.loads(raw) if raw else {}
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, RecursionError) as exc:
             return OnlineStatus(_refused(UNAVAILABLE, type(exc).__name__))
         if status in (401, 403):
             return OnlineStatus(_refused(REFUSED), answer=answer if isinstance(answer, dict) else {})

@@ -14,7 +14,6 @@ counted on every repeat: the caller's answer is not the only place a missing win
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
@@ -25,6 +24,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 
 from config.bearer import bearer_matches
+from marketplace_isv import strict_json
 
 from . import alerts, usage
 from .models import Alert, Instance
@@ -50,9 +50,17 @@ def _text(item: dict[str, Any], name: str, *, required: bool = False) -> str:
     return value.strip()
 
 
+def _shown(value: Any, limit: int) -> str:
+    """Caller-sent text as it may be stored and shown: cut, NUL and lone surrogates escaped."""
+    text = str(value)[:limit].replace("\x00", "\\x00")
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def _one(item: Any) -> dict[str, Any]:
     if not isinstance(item, dict):
         raise usage.UsageRefused("a record must be a JSON object")
+    if strict_json.contains_nul(item):
+        raise usage.UsageRefused("NUL characters are not accepted")
     reported = usage.usage_record(
         instance_id=_text(item, "instance_id", required=True),
         begin=usage.parse_time(item.get("begin_time"), "begin_time"),
@@ -73,10 +81,10 @@ def _alert_refusals(records: list[Any], results: list[dict[str, Any]]) -> None:
         if "error" not in result:
             continue
         named = item.get("instance_id") if isinstance(item, dict) else None
-        ref = named.strip()[:255] if isinstance(named, str) else ""
+        ref = _shown(named.strip(), 255) if isinstance(named, str) else ""
         window = ""
         if isinstance(item, dict):
-            window = f" [{str(item.get('begin_time'))[:20]} → {str(item.get('end_time'))[:20]}]"
+            window = f" [{_shown(item.get('begin_time'), 20)} → {_shown(item.get('end_time'), 20)}]"
         if ref not in refusals and len(refusals) >= MAX_ALERTS - 1:
             window = f" of {ref}{window}" if ref else window
             ref = ""
@@ -104,7 +112,7 @@ def report_usage(request: HttpRequest) -> HttpResponse:
         response["Allow"] = "POST"
         return response
     try:
-        body = json.loads(request.body.decode("utf-8"))
+        body = strict_json.loads(request.body.decode("utf-8"))
     except RequestDataTooBig:
         return _error("the body is too large", 413)
     except (UnicodeDecodeError, ValueError):
@@ -120,6 +128,9 @@ def report_usage(request: HttpRequest) -> HttpResponse:
             results.append({"index": index, **_one(item)})
         except usage.UsageRefused as exc:
             results.append({"index": index, "error": str(exc)})
+        except Exception:  # each record stands alone: its own transaction was rolled back
+            logger.exception("orders.usage_api_record_failed index=%s", index)
+            results.append({"index": index, "error": "not recorded: internal error, send it again"})
     refused = sum(1 for r in results if "error" in r)
     if refused < len(results):
         usage.push_soon()  # one push for the whole body: its records go out together

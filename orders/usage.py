@@ -89,7 +89,10 @@ def parse_time(value: Any, name: str) -> datetime:
     """`yyyyMMdd'T'HHmmss'Z'` (the push's own format) or the basic interfaces' `yyyyMMddHHmmss`, UTC."""
     text = str(value or "").strip()
     if _WIRE_FORM.match(text):
-        return datetime.strptime(text, _WIRE_TIME).replace(tzinfo=UTC)
+        try:
+            return datetime.strptime(text, _WIRE_TIME).replace(tzinfo=UTC)
+        except ValueError:  # no such date (Feb 30, hour 25)
+            raise UsageRefused(f"{name} is not a real UTC time") from None
     if text.isdigit():
         try:
             return parse_utc(text, name=name)

@@ -9,12 +9,15 @@ Redirects are never followed. Tokens and secrets are never logged.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 import requests
 from django.conf import settings
+
+from marketplace_isv import strict_json
 
 logger = logging.getLogger(__name__)
 
@@ -23,6 +26,8 @@ USERINFO_PATH = "/api/v1/oauth2/userinfo"
 LOGOUT_PATH = "/api/v1/logout"
 
 _session = requests.Session()
+MAX_EXPIRES_IN = 7 * 24 * 3600
+_TOKEN = re.compile(r"[A-Za-z0-9._~+/-]+=*")
 
 
 class OneAccessError(Exception):
@@ -65,11 +70,11 @@ def _call(method: str, url: str, **kwargs: Any) -> dict[str, Any]:
     except requests.RequestException as exc:
         logger.warning("tenants.oneaccess_unreachable host=%s error=%s", urlsplit(url).netloc, type(exc).__name__)
         raise OneAccessError(f"the authentication server is unreachable ({type(exc).__name__})") from None
-    try:
-        data = response.json()
-    except ValueError:
+    try:  # the service's own JSON rules: no NaN, lone surrogates or nesting too deep
+        data = strict_json.loads(response.content.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
         data = {}
-    if not isinstance(data, dict):
+    if not isinstance(data, dict) or strict_json.contains_nul(data):
         data = {}
     if response.status_code != 200:
         error = str(data.get("error") or "")
@@ -92,10 +97,14 @@ def _tokens(data: dict[str, Any]) -> Tokens:
     access = data.get("access_token")
     if not isinstance(access, str) or not access:
         raise OneAccessError("the token answer has no access_token", status=200)
+    if not _TOKEN.fullmatch(access):  # it travels in an Authorization header (RFC 6750 b64token)
+        raise OneAccessError("the token answer's access_token is not a bearer token", status=200)
     try:
         expires_in = int(data.get("expires_in") or 7200)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         expires_in = 7200
+    if not 0 <= expires_in <= MAX_EXPIRES_IN:  # a session lasts no longer than this, whatever it says
+        expires_in = 7200 if expires_in < 0 else MAX_EXPIRES_IN
     return Tokens(
         access_token=access,
         refresh_token=str(data.get("refresh_token") or ""),

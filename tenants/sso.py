@@ -20,6 +20,8 @@ from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from marketplace_isv import strict_json
+
 from . import oneaccess, services
 from .models import Application, SsoAccount, Tenant, TenantUser
 from .oneaccess import OneAccessError
@@ -70,7 +72,7 @@ def sso_app_id(*, tenant_id: str = "") -> str:
     """Our appId: KOOGALLERY_SSO_APP_ID, else the only active app of the named tenant."""
     if settings.KOOGALLERY_SSO_APP_ID:
         return settings.KOOGALLERY_SSO_APP_ID
-    if tenant_id:
+    if _storable(tenant_id):
         apps = list(
             Application.objects.filter(tenant__tenant_id=tenant_id, active=True).values_list("app_id", flat=True)
         )
@@ -79,8 +81,13 @@ def sso_app_id(*, tenant_id: str = "") -> str:
     raise Refused("not_configured", "Single sign-on is not configured for this application yet.", status=503)
 
 
+def _storable(text: str) -> bool:
+    """Text the database can hold and compare (a `?tenant=%00` is nobody's id)."""
+    return bool(text) and "\x00" not in text and not strict_json.has_surrogate(text)
+
+
 def _active_tenant(tenant_id: str) -> Tenant:
-    tenant = Tenant.objects.filter(tenant_id=tenant_id).first() if tenant_id else None
+    tenant = Tenant.objects.filter(tenant_id=tenant_id).first() if _storable(tenant_id) else None
     if tenant is None or tenant.status != Tenant.Status.ACTIVE:
         raise Refused("unknown_tenant", "Your organisation is not (or no longer) connected to this application.")
     return tenant
@@ -200,7 +207,7 @@ def sso_refresh(*, tenant_id: str, user_name: str, refresh_token: str) -> oneacc
 
 def sso_logout_url(*, tenant_id: str, redirect_url: str) -> str | None:
     """§8 step 7: the tenant's logout address, or None when the tenant or its domain is unusable."""
-    tenant = Tenant.objects.filter(tenant_id=tenant_id).first() if tenant_id else None
+    tenant = Tenant.objects.filter(tenant_id=tenant_id).first() if _storable(tenant_id) else None
     if tenant is None or not tenant.domain_name:
         return None
     try:

@@ -29,7 +29,7 @@ NEXT_KEY = "koogallery_sso_next"
 
 
 def refused(request: HttpRequest, exc: sso.Refused, *, tenant_id: str = "") -> HttpResponse:
-    logger.info("tenants.sso_refused reason=%s tenant=%s", exc.reason, tenant_id[:64])
+    logger.info("tenants.sso_refused reason=%s tenant=%r", exc.reason, tenant_id[:64])  # %r: no forged lines
     login = reverse("sso-login") + (f"?{urlencode({'tenant': tenant_id})}" if tenant_id else "")
     context = {"message": exc.message, "reason": exc.reason, "login_url": login}
     return render(request, "tenants/sso_refused.html", context, status=exc.status)

@@ -71,6 +71,7 @@ class FakeOneAccess:
     clients: dict[str, _Client] = field(default_factory=dict)
     users: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     calls: list[Call] = field(default_factory=list)
+    raw_answers: dict[str, bytes] = field(default_factory=dict)  # path -> the next answer's body, as is
     _codes: dict[str, _Grant] = field(default_factory=dict)
     _access: dict[str, _Grant] = field(default_factory=dict)
     _refresh: dict[str, _Grant] = field(default_factory=dict)
@@ -88,6 +89,7 @@ class FakeOneAccess:
             for store in (self.clients, self.users, self._codes, self._access, self._refresh):
                 store.clear()
             self.calls.clear()
+            self.raw_answers.clear()
 
     def register_client(
         self, client_id: str, client_secret: str, *, tenant: str, redirect_uri: str | None = None
@@ -140,6 +142,9 @@ class FakeOneAccess:
             form = {k: v[0] for k, v in parse_qs(body.decode("utf-8"), keep_blank_values=True).items()}
         with self._lock:
             self.calls.append(Call(method, split.path, query, headers, form))
+            raw = self.raw_answers.pop(split.path, None)
+        if raw is not None:  # a misbehaving server: whatever bytes a test chose, with 200
+            return 200, raw, {}
         if split.path == TOKEN_PATH and method == "POST":
             if not headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
                 return _error(400, "invalid_request", "Content-Type must be application/x-www-form-urlencoded")

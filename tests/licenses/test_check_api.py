@@ -223,3 +223,28 @@ def test_the_public_keys_are_published_as_a_jwk_set(api, koogallery):
     jwks = api.get("/api/licenses/keys").json()
     assert jwks["keys"][0]["kid"] == verifier.key_id(signing.signing_key().public_key())
     assert verifier.LicenseVerifier.from_jwks(jwks).verify(key).valid
+
+
+@pytest.mark.parametrize(
+    "body",
+    ["[" * 5000 + "]" * 5000, '{"token":"a\\ud800b"}', '{"token":NaN}'],
+    ids=["too deep", "lone surrogate", "NaN"],
+)
+def test_a_body_that_is_not_strict_json_is_a_json_bad_request(api, body):
+    response = api.post("/api/licenses/check", body, content_type="application/json")
+    assert (response.status_code, response.json()) == (400, {"detail": "the body is not UTF-8 JSON"})
+
+
+@pytest.mark.parametrize("segment", [0, 1], ids=["header", "claims"])
+def test_a_key_nested_too_deep_is_refused_like_any_bad_key(api, segment):
+    parts = [b64url_encode(b"{}"), b64url_encode(b"{}"), b64url_encode(b"x")]
+    parts[segment] = b64url_encode(b"[" * 3000 + b"]" * 3000)
+    response = check(api, ".".join(parts))
+    assert (response.status_code, response.json()) == (401, {"detail": "invalid licence key"})
+
+
+def test_a_body_over_the_size_limit_is_a_json_413(api, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1024
+    body = json.dumps({"token": "x" * 4096})
+    response = api.post("/api/licenses/check", body, content_type="application/json")
+    assert response.status_code == 413 and response.json() == {"detail": "the body is too large"}

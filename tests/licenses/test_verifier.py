@@ -229,3 +229,11 @@ def test_the_example_in_docs_licenses_md_verifies():
     assert (
         documented.verify(DOCUMENTED_KEY, fingerprint=DOCUMENTED_FINGERPRINT, now=1798761600 + 301).reason == "expired"
     )
+
+
+def test_a_key_nested_too_deep_is_refused_offline_never_raised(shipped_verifier):
+    from licenses.verifier import b64url_encode
+
+    deep = b64url_encode(b"[" * 3000 + b"]" * 3000)
+    for token in (f"{deep}.e30.eA", f"e30.{deep}.eA"):
+        assert shipped_verifier.verify(token).valid is False

@@ -575,3 +575,30 @@ def test_the_records_of_one_api_call_are_pushed_together(client, settings, meter
         assert post(client, {"usage_records": records}).json()["recorded"] == 3
     calls = fake_openapi.calls(usage_pusher.openapi.USAGE_PATH)
     assert [len(call.json["usage_records"]) for call in calls] == [3]
+
+
+def test_the_api_refuses_what_cannot_be_stored_record_by_record(client, settings, metered):
+    settings.ORDERS_USAGE_API_TOKEN = TOKEN
+    good = api_record(metered.instance_id, usage_value="1")
+    nul = api_record(metered.instance_id + "\x00", n_back=2, usage_value="1")
+    nul_time = {**api_record(metered.instance_id, n_back=3, usage_value="1"), "begin_time": "2025\x00"}
+    no_such_day = {**api_record(metered.instance_id, n_back=4, usage_value="1"), "begin_time": "20250230T000000Z"}
+    answer = post(client, {"usage_records": [good, nul, nul_time, no_such_day]})
+    assert answer.status_code == 200
+    results = answer.json()["results"]
+    assert "created" in results[0]
+    assert [r.get("error") for r in results[1:]] == [
+        "NUL characters are not accepted",
+        "NUL characters are not accepted",
+        "begin_time is not a real UTC time",
+    ]
+    assert UsageRecord.objects.count() == 1
+    alert = Alert.objects.get(kind=Alert.Kind.USAGE_REPORT_REFUSED, instance_ref=metered.instance_id + "\\x00")
+    assert "\x00" not in alert.message
+
+
+@pytest.mark.parametrize("body", ["[" * 5000 + "]" * 5000, '{"usage_records":[{"instance_id":"\\ud800"}]}'])
+def test_the_api_answers_a_body_that_is_not_strict_json_with_400(client, settings, body):
+    settings.ORDERS_USAGE_API_TOKEN = TOKEN
+    response = post(client, body)
+    assert (response.status_code, response.json()) == (400, {"detail": "the body is not UTF-8 JSON"})

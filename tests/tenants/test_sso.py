@@ -249,3 +249,46 @@ def test_logout_without_a_session_lands_on_the_signed_out_page(client):
 
 def test_the_landing_page_needs_a_session(client):
     assert client.get("/sso/me")["Location"] == "/sso/login"
+
+
+# --- a tenant's sign-in service that misbehaves, and hostile parameters ------------------------------
+
+TOKEN_PATH, USERINFO_PATH = "/api/v1/oauth2/token", "/api/v1/oauth2/userinfo"
+
+
+@pytest.mark.parametrize(
+    "path,answer",
+    [
+        (TOKEN_PATH, b"[" * 5000 + b"]" * 5000),
+        (TOKEN_PATH, b'{"access_token":"\xd1\x82\xd0\xbe\xd0\xba\xd0\xb5\xd0\xbd","expires_in":60}'),  # not ASCII
+        (TOKEN_PATH, b'{"access_token":"abc","expires_in":Infinity}'),
+        (USERINFO_PATH, b"[" * 5000 + b"]" * 5000),
+        (USERINFO_PATH, b'{"userName":"zhang\\u0000san"}'),
+        (USERINFO_PATH, b'{"userName":"\\ud800"}'),
+    ],
+    ids=["token: too deep", "token: not a bearer token", "token: Infinity", "userinfo: too deep", "userinfo: NUL",
+         "userinfo: lone surrogate"],
+)  # fmt: skip
+def test_a_sign_in_service_answering_garbage_is_refused_with_502(client, enterprise, path, answer):
+    enterprise.raw_answers[path] = answer
+    response = sign_in(client, enterprise, "zhangsan")
+    assert_refused(response, "upstream_error" if path == TOKEN_PATH else "no_user", status=502)
+
+
+@pytest.mark.parametrize(
+    "expires_in,kept", [("1e400", 7200), (float("inf"), 7200), (-5, 7200), (10**400, 7 * 24 * 3600), (3600, 3600)]
+)
+def test_an_expiry_out_of_any_sensible_range_is_bounded(expires_in, kept):
+    from tenants import oneaccess
+
+    assert oneaccess._tokens({"access_token": "abc", "expires_in": expires_in}).expires_in == kept
+
+
+@pytest.mark.parametrize("path", ["/sso/callback", "/sso/login"])
+def test_a_tenant_parameter_holding_nul_is_nobodys(client, enterprise, settings, path):
+    settings.KOOGALLERY_SSO_APP_ID = "" if path == "/sso/login" else settings.KOOGALLERY_SSO_APP_ID
+    response = client.get(path, {"code": "x", "tenant": "t-1\x00"})
+    if path == "/sso/login":
+        assert_refused(response, "not_configured", status=503)
+    else:
+        assert_refused(response, "unknown_tenant")
