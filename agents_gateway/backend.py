@@ -16,14 +16,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.core.exceptions import ImproperlyConfigured, RequestDataTooBig
-from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.utils import timezone
 
 from . import conf, services
 from .chat import DONE, BadRequest, ChatRequest, Completion, error_body, parse_request, run_model, sse
 from .models import UsageRecord
-from .usage import Usage, UsageError
+from .usage import Usage
 from .verifier import Verified
 
 logger = logging.getLogger(__name__)
@@ -90,13 +89,17 @@ class Call:
                 latency_ms=(time.perf_counter() - self.started) * 1000,
                 error=error,
             )
-        except (DatabaseError, UsageError) as exc:
-            # The gateway bills from our answer, not from this row: answer anyway, and say so.
+        except Exception as exc:
+            # The gateway bills from our answer, not from this row: answer anyway, and say so. Any
+            # exception, not only DatabaseError: a value the database driver refuses (ValueError)
+            # must not break an answer, least of all a stream whose events are already sent.
             logger.error("agents_gateway.journal_failed request_id=%s error=%s", self.request_id, type(exc).__name__)
 
 
 def _json(body: dict, status: int = 200) -> JsonResponse:
-    return JsonResponse(body, status=status, json_dumps_params={"ensure_ascii": False, "separators": (",", ":")})
+    return JsonResponse(
+        body, status=status, json_dumps_params={"ensure_ascii": False, "separators": (",", ":"), "allow_nan": False}
+    )
 
 
 def _refuse(call: Call, status: int, message: str) -> JsonResponse:
@@ -145,12 +148,15 @@ def answer(request: HttpRequest, agent: str) -> HttpResponse:
                 usage = item
             else:
                 pieces.append(item)
+        # Rendered before the journal says ok: text UTF-8 cannot carry (a lone surrogate from the
+        # model) fails here, as the model's failure, not after an ok row was written.
+        response = _json(completion.message("".join(pieces), usage))
     except Exception as exc:
         logger.exception("agents_gateway.model_failed request_id=%s agent=%s", call.request_id, agent)
         call.journal(Status.ERROR, 502, error=f"model failed: {type(exc).__name__}")
         return _json(error_body("the model failed", "server_error"), 502)
     call.journal(Status.OK, 200, usage)
-    return _json(completion.message("".join(pieces), usage))
+    return response
 
 
 def _stream(call: Call, chat: ChatRequest, model: Callable, completion: Completion) -> Iterator[bytes]:

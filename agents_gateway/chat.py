@@ -14,6 +14,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from marketplace_isv import strict_json
+
 from .usage import Usage, whitespace_tokens
 
 DONE = b"data: [DONE]\n\n"
@@ -58,11 +60,33 @@ def message_text(message: Mapping[str, Any]) -> str:
     return ""
 
 
-def parse_request(raw: bytes, *, agent: str, default_model: str, **identity: str) -> ChatRequest:
+def read_json(raw: bytes) -> Any:
+    """A body read by the service's one strict reading (marketplace_isv.strict_json): nesting too
+    deep, NaN/Infinity and lone surrogate escapes are refused (BadRequest) with the reason, so what
+    passes can be re-encoded as UTF-8 JSON; a number beyond a float is kept as its text. NUL is the
+    caller's to refuse (`has_nul`): the chat body refuses it anywhere, the journal names the member."""
     try:
-        body = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
+        body = strict_json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise BadRequest("the body is not UTF-8 JSON") from exc
+    except ValueError as exc:  # strict_json's own refusals: their message is the reason
+        reason = "an integer has too many digits" if "integer string conversion" in str(exc) else str(exc)
+        raise BadRequest(f"the body is not UTF-8 JSON: {reason}") from exc
+    return body
+
+
+def has_nul(raw: bytes, value: Any) -> bool:
+    """Whether `value`, read from `raw`, holds a NUL, which PostgreSQL text cannot store. In JSON a
+    NUL only arrives escaped (a raw control character is not JSON): look closer only then."""
+    return b"\\u0000" in raw and strict_json.contains_nul(value)
+
+
+def parse_request(raw: bytes, *, agent: str, default_model: str, **identity: str) -> ChatRequest:
+    body = read_json(raw)
+    if has_nul(raw, body):
+        # Anywhere, not only in `model` (journaled): one rule for the body, as the service's other
+        # entries have, and a seller's model function need not guard its own database from it.
+        raise BadRequest("the body contains a NUL character (\\u0000)")
     if not isinstance(body, dict):
         raise BadRequest("the body is not a JSON object")
     messages = body.get("messages")
@@ -130,7 +154,9 @@ class Completion:
 
 
 def sse(event: Mapping[str, Any]) -> bytes:
-    return b"data: " + json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n\n"
+    # allow_nan=False: NaN is not JSON; a model reporting it fails rather than breaking the parser of the gateway.
+    text = json.dumps(event, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    return b"data: " + text.encode("utf-8") + b"\n\n"
 
 
 def error_body(message: str, kind: str) -> dict[str, Any]:

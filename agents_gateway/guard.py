@@ -11,7 +11,6 @@ import functools
 import logging
 
 from django.core.exceptions import ImproperlyConfigured
-from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from . import conf, services
@@ -54,9 +53,8 @@ def _sample(request: HttpRequest, *, header: str, form: str, outcome: str, api_k
             api_key=api_key,
             limit=conf.header_sample_limit(),
         )
-    except DatabaseError:
-        # A sample is a diagnostic: never fail the buyer's call for it.
-        logger.warning("agents_gateway.header_sample_failed path=%s", request.path)
+    except Exception as exc:  # a sample is a diagnostic: never fail the call for it (a NUL, a database error)
+        logger.warning("agents_gateway.header_sample_failed path=%r error=%s", request.path, type(exc).__name__)
 
 
 def authenticate(request: HttpRequest) -> Verified | HttpResponse:

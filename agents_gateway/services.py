@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -12,13 +14,62 @@ from django.db.models import Max
 from django.utils import timezone
 
 from .models import HeaderSample, UsageRecord
-from .usage import Usage, UsageError
+from .usage import TOKEN_FIELDS, Usage, UsageError
 
 logger = logging.getLogger(__name__)
+
+# What the journal's columns hold (models.UsageRecord); beyond it a report is refused (UsageError).
+BIGINT_MAX = 2**63 - 1  # the token columns are PostgreSQL bigint
+DURATION_LIMIT = Decimal(10) ** 13  # video_duration is numeric(16, 3): 13 digits before the point
+USAGE_MAX_DEPTH = 32  # a usage object is flat, or one level deeper (OpenAI's *_tokens_details)
 
 
 def _clip(value: Any, limit: int) -> str:
     return "" if value is None else str(value)[:limit]
+
+
+def _fit_columns(usage: Usage) -> None:
+    """UsageError for a value the journal's columns cannot hold: the database would refuse it
+    (bigint out of range, numeric overflow), and a refused row is a 400, not a journal outage."""
+    for name in TOKEN_FIELDS:
+        value = getattr(usage, name)
+        if value is not None and value > BIGINT_MAX:
+            raise UsageError(f"usage.{name} is larger than the journal holds (2**63 - 1)")
+    duration = usage.video_duration
+    if duration is not None:
+        if not duration.is_finite():
+            raise UsageError("usage.video_duration is not a finite number")
+        # Compared before rounding (1e30 cannot be rounded to 3 places), then after (a
+        # 9999999999999.9999 rounds to 14 digits).
+        if abs(duration) >= DURATION_LIMIT or abs(duration.quantize(Decimal("0.001"))) >= DURATION_LIMIT:
+            raise UsageError("usage.video_duration is larger than the journal holds (13 digits)")
+
+
+def _too_deep(value: Any, limit: int) -> bool:
+    """Whether JSON `value` nests deeper than `limit`, found without recursion. Whatever depth the
+    body's reading allowed, the JSONField encodes the object again from a deeper stack, where a
+    few levels fewer already raise RecursionError: the journal keeps only a sane depth."""
+    pending = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, (dict, list)):
+            if depth > limit:
+                return True
+            pending.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return False
+
+
+def _latency(value: float | None) -> float | None:
+    """Milliseconds as the float column holds them; an integer of 400 digits is no float."""
+    if value is None:
+        return None
+    try:
+        latency = round(float(value), 3)
+    except OverflowError as exc:
+        raise UsageError("latency_ms is out of range") from exc
+    if not math.isfinite(latency):
+        raise UsageError("latency_ms is not a finite number")
+    return latency
 
 
 def usage_record(
@@ -56,6 +107,10 @@ def usage_record(
         parsed, raw = usage, usage.as_json()
     else:
         parsed, raw = Usage.parse(usage), dict(usage)
+        if _too_deep(raw, USAGE_MAX_DEPTH):
+            raise UsageError(f"usage nests deeper than {USAGE_MAX_DEPTH} levels")
+    _fit_columns(parsed)
+    latency = _latency(latency_ms)
     defaults = {
         "received_at": received_at or timezone.now(),
         "customer_id": _clip(customer_id, 128),
@@ -75,7 +130,7 @@ def usage_record(
         "usage": raw,
         "api_key": _clip(api_key, 128),
         "source": source,
-        "latency_ms": None if latency_ms is None else round(latency_ms, 3),
+        "latency_ms": latency,
         "error": _clip(error, 255),
     }
     try:
@@ -117,7 +172,7 @@ def header_sample_take(
                 slot=slot,
                 received_at=timezone.now(),
                 method=method[:8],
-                path=path[:512],
+                path=path.replace("\x00", "%00")[:512],  # PostgreSQL text holds no NUL: its wire spelling
                 header_names=sorted(header_names),
                 token_header=token_header[:128],
                 token_form=token_form[:16],

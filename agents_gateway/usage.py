@@ -8,6 +8,7 @@ values for the journal. No Django here: the seller's AI service may import it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from decimal import Decimal, InvalidOperation
@@ -26,7 +27,10 @@ def _count(value: Any) -> bool:
 
 
 def _duration(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
+    # NaN fails `>= 0`; Infinity is no duration either (an int is finite, and may be beyond a float).
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return (isinstance(value, int) or math.isfinite(value)) and value >= 0
 
 
 def check(usage: Any) -> list[str]:
@@ -75,7 +79,10 @@ class Usage:
         values: dict[str, Any] = {name: usage.get(name) for name in TOKEN_FIELDS}
         duration = usage.get("video_duration")
         try:
-            values["video_duration"] = None if duration is None else Decimal(str(duration))
+            # Decimal(int) is exact at any size; a float through its shortest text (12.5, not 12.5000…1).
+            values["video_duration"] = (
+                None if duration is None else Decimal(duration if isinstance(duration, int) else str(duration))
+            )
         except InvalidOperation as exc:  # pragma: no cover - check() has vetted the number
             raise UsageError("usage.video_duration is not a number") from exc
         return cls(**values)

@@ -90,10 +90,15 @@ def b64url_encode(data: bytes) -> str:
 
 
 def b64url_decode(text: str) -> bytes:
-    if not text or any(c not in _B64URL for c in text.rstrip("=")):
+    """The one base64url encoding of some bytes, as JWS writes it (RFC 7515 §2): no padding, no
+    other character, unused bits zero. Anything else is ValueError: a token has a single spelling,
+    so a padded or re-spelled signature is not the signature the gateway sent."""
+    if not text or len(text) % 4 == 1 or any(c not in _B64URL for c in text):
         raise ValueError("not base64url")
-    stripped = text.rstrip("=")
-    return base64.urlsafe_b64decode(stripped + "=" * (-len(stripped) % 4))
+    data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    if b64url_encode(data) != text:
+        raise ValueError("not the canonical base64url of its bytes")
+    return data
 
 
 _B64URL = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
@@ -132,10 +137,16 @@ def sign_token(
     return f"{signing_input}.{b64url_encode(signature)}"
 
 
+def _not_json(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
 def _json_object(segment: str, what: str) -> dict[str, Any]:
+    # Read before the signature is checked, so anyone can send anything here: nesting too deep
+    # (RecursionError), NaN/Infinity and non-UTF-8 bytes are a malformed token like any other.
     try:
-        value = json.loads(b64url_decode(segment))
-    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        value = json.loads(b64url_decode(segment).decode("utf-8"), parse_constant=_not_json)
+    except (ValueError, binascii.Error, RecursionError) as exc:
         raise Refusal(Reason.MALFORMED, f"the token's {what} is not base64url JSON") from exc
     if not isinstance(value, dict):
         raise Refusal(Reason.MALFORMED, f"the token's {what} is not a JSON object")
@@ -150,8 +161,11 @@ def _epoch_ms(value: Any, claim: str) -> int:
         return value
     if isinstance(value, float) and value.is_integer():
         return int(value)
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value.strip())
+    # ASCII digits only: str.isdigit() also holds for "²" (int() refuses it) and "٣" (int() reads
+    # 3), and int() refuses more than 4300 digits.
+    text = value.strip() if isinstance(value, str) else ""
+    if text.isascii() and text.isdigit() and len(text) <= 30:
+        return int(text)
     raise Refusal(Reason.MALFORMED, f"claim {claim!r} is not an integer of milliseconds")
 
 

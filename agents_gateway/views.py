@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from datetime import UTC, datetime
 from typing import Any
@@ -21,7 +20,7 @@ from django.views.decorators.csrf import csrf_exempt
 from config.bearer import bearer_matches
 
 from . import backend, conf, services
-from .chat import error_body
+from .chat import BadRequest, error_body, has_nul, read_json
 from .guard import gateway_required, not_found, unauthorized
 from .models import UsageRecord
 from .usage import UsageError
@@ -50,9 +49,17 @@ def _received_at(value: Any) -> datetime | None:
         except (OverflowError, OSError, ValueError) as exc:
             raise UsageError("received_at is out of range") from exc
     if isinstance(value, str):
-        parsed = parse_datetime(value)
+        try:
+            parsed = parse_datetime(value)  # None when not ISO 8601, ValueError when no such time
+        except ValueError as exc:  # 2025-02-30, 25:00, an offset of +99:00
+            raise UsageError("received_at is not a valid date and time") from exc
         if parsed is not None:
-            return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+            parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+            try:
+                parsed.astimezone(UTC)  # stored in UTC: 9999-12-31T23:59-01:00 is beyond year 9999
+            except OverflowError as exc:
+                raise UsageError("received_at is out of range") from exc
+            return parsed
     raise UsageError("received_at must be ISO 8601 or epoch milliseconds")
 
 
@@ -81,13 +88,21 @@ def usage_journal(request: HttpRequest) -> HttpResponse:
         response["Allow"] = "POST"
         return response
     try:
-        body = json.loads(request.body.decode("utf-8"))
+        raw = request.body
     except RequestDataTooBig:
         return _bad("the body is too large", 413)
-    except (UnicodeDecodeError, ValueError):
-        return _bad("the body is not UTF-8 JSON")
+    try:
+        body = read_json(raw)  # nesting too deep, NaN, lone surrogates: 400 with the reason
+    except BadRequest as exc:
+        return _bad(str(exc))
     if not isinstance(body, dict):
         return _bad("the body is not a JSON object")
+    # PostgreSQL text and jsonb hold no NUL: name the member, as for any other bad value.
+    for name, value in body.items() if has_nul(raw, body) else ():
+        if has_nul(raw, name):
+            return _bad("a member name contains a NUL character (\\u0000)")
+        if has_nul(raw, value):
+            return _bad(f"{name} contains a NUL character (\\u0000)")
     try:
         http_status = body.get("http_status")
         if http_status is not None and (

@@ -1,5 +1,7 @@
 """Model functions plugged into the reference backend by tests (AGENTS_GATEWAY_MODEL)."""
 
+from decimal import Decimal
+
 from agents_gateway.usage import Usage
 
 
@@ -21,3 +23,12 @@ def fails_at_once(chat):
 def fails_mid_stream(chat):
     yield "partial"
     raise RuntimeError("model crashed")
+
+
+def answers_a_lone_surrogate(chat):
+    yield "half of a pair: \ud800"
+
+
+def reports_a_nan_duration(chat):
+    yield "a video"
+    yield Usage(video_duration=Decimal("NaN"))

@@ -2,10 +2,12 @@
 OpenAI-style body synchronously or as a stream, reports `usage` where the gateway bills from it,
 and journals every answered call (koogallery-protocol.md §12)."""
 
+import base64
 import logging
 
 import pytest
 
+from agents_gateway.chat import error_body
 from agents_gateway.models import HeaderSample, UsageRecord
 from agents_gateway.simulator import AgentsGateway
 from agents_gateway.verifier import now_ms, sign_token
@@ -172,6 +174,68 @@ def test_a_bad_body_is_answered_400_in_openai_shape_and_journaled(gateway, body,
     assert (record.status, record.http_status, record.usage) == ("client_error", 400, None)
 
 
+NESTED = b"[" * 100_000
+MESSAGES = b'"messages": [{"role": "user", "content": "hi"}]'
+
+
+@pytest.mark.parametrize("stream", [b"false", b"true"])
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (NESTED, "the body is not UTF-8 JSON: nesting too deep"),
+        (b'{"stream": %s, "messages": ' + NESTED, "the body is not UTF-8 JSON: nesting too deep"),
+        (b'{"stream": %s, "model": "gpt\\u0000x", ' + MESSAGES + b"}", "the body contains a NUL character"),
+        (b'{"stream": %s, "model": "gpt\\ud800", ' + MESSAGES + b"}", "lone surrogate escape"),
+        (b'{"stream": %s, "messages": [{"role": "user", "content": "a \\ud800"}]}', "lone surrogate escape"),
+        (b'{"stream": %s, "temperature": NaN, ' + MESSAGES + b"}", "NaN is not a JSON number"),
+    ],
+    ids=["nested", "nested_messages", "nul_model", "surrogate_model", "surrogate_content", "nan"],
+)
+def test_a_body_no_journal_could_hold_is_answered_400_up_front_and_journaled(gateway, body, message, stream):
+    reply = gateway.chat(raw_body=body.replace(b"%s", stream), request_id="req-x")
+    assert reply.status == 400 and reply.content_type.startswith("application/json")
+    assert message in reply.json["error"]["message"] and reply.json["error"]["type"] == "invalid_request_error"
+    record = only_record()
+    assert (record.status, record.http_status, record.usage, record.model) == ("client_error", 400, None, "")
+
+
+def test_an_escaped_backslash_before_u0000_is_text_not_a_nul(gateway):
+    body = b'{"model": "a\\\\u0000b", ' + MESSAGES + b"}"
+    assert gateway.chat(raw_body=body, request_id="req-backslash").status == 200
+    assert only_record().model == "a\\u0000b"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_journal_that_cannot_write_never_breaks_the_answer(gateway, monkeypatch, caplog, stream):
+    def broken(**fields):
+        raise ValueError("A string literal cannot contain NUL (0x00) characters.")
+
+    monkeypatch.setattr("agents_gateway.services.usage_record", broken)
+    with caplog.at_level(logging.ERROR, logger="agents_gateway"):
+        reply = gateway.chat("still answered", stream=stream, request_id="req-no-journal")
+    assert reply.assert_contract() == {"prompt_tokens": 2, "completion_tokens": 2, "total_tokens": 4}
+    assert "agents_gateway.journal_failed request_id=req-no-journal error=ValueError" in caplog.text
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize(
+    ("function", "failure"),
+    [("answers_a_lone_surrogate", "UnicodeEncodeError"), ("reports_a_nan_duration", "ValueError")],
+)
+def test_a_model_answering_what_json_cannot_carry_fails_and_is_journaled_as_error_not_ok(
+    gateway, settings, stream, function, failure
+):
+    settings.AGENTS_GATEWAY_MODEL = f"tests.agents_gateway.model_functions.{function}"
+    reply = gateway.chat("hello", stream=stream, request_id="req-surrogate-answer")
+    if stream:
+        assert reply.events[-2:] == [error_body("the model failed", "server_error"), "[DONE]"]
+    else:
+        assert reply.status == 502 and reply.json == error_body("the model failed", "server_error")
+    record = only_record()
+    assert (record.status, record.total_tokens) == ("error", None)
+    assert record.error == f"model failed: {failure}"
+
+
 def test_a_get_is_answered_405(gateway):
     reply = gateway.chat(method="GET", request_id="req-get")
     assert reply.status == 405 and reply.headers["allow"] == "POST"
@@ -201,6 +265,7 @@ def test_the_previous_key_of_a_rotation_is_accepted(client):
         ("wrong_header_form", "wrong_header_form"),
         ("malformed", "malformed"),
         ("missing_header", "missing_header"),
+        ("nested_too_deep", "malformed"),
     ],
 )
 def test_every_refusal_is_a_generic_401_with_the_reason_only_in_logs(gateway, caplog, case, reason):
@@ -215,6 +280,7 @@ def test_every_refusal_is_a_generic_401_with_the_reason_only_in_logs(gateway, ca
         "wrong_header_form": {"auth": "Basic " + sign_token(KEY, SECRET)},
         "malformed": {"auth": "Bearer not-a-token"},
         "missing_header": {"omit": ("Authorization",)},
+        "nested_too_deep": {"token": base64.urlsafe_b64encode(b"[" * 1000).decode().rstrip("=") + ".e30.c2ln"},
     }[case]
     with caplog.at_level(logging.WARNING, logger="agents_gateway"):
         reply = gateway.chat("let me in", request_id=f"req-{case}", **options)

@@ -135,6 +135,95 @@ def test_the_endpoint_answers_400_with_the_reason(client, body, message):
     assert UsageRecord.objects.count() == 0
 
 
+BIG = 2**63  # one beyond PostgreSQL's bigint
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (call(request_id="r\x00"), "request_id contains a NUL character"),
+        (call(agent="a\x00"), "agent contains a NUL character"),
+        (call(customer_name="Buyer\x00One"), "customer_name contains a NUL character"),
+        (call(usage={**USAGE, "note": "x\x00"}), "usage contains a NUL character"),
+        (call(usage={**USAGE, "no\x00te": 1}), "usage contains a NUL character"),
+        (call(request_id="r\ud800"), "lone surrogate escape"),
+        (call(agent="a\ud800"), "lone surrogate escape"),
+        (call(usage={**USAGE, "note": "\ud800"}), "lone surrogate escape"),
+        (call(usage={"prompt_tokens": BIG, "completion_tokens": 0, "total_tokens": BIG}), "usage.prompt_tokens"),
+        (call(usage={"input_tokens": 1, "output_tokens": BIG}), "usage.output_tokens"),
+        (call(usage={"image_count": BIG}), "usage.image_count"),
+        (call(usage={"video_duration": 1e20}), "usage.video_duration"),
+        (call(usage={"video_duration": 10**400}), "usage.video_duration"),
+        (call(usage={"video_duration": 9_999_999_999_999.9999}), "usage.video_duration"),
+        (call(usage={"video_duration": float("inf")}), "Infinity is not a JSON number"),
+        (call(usage={**USAGE, "score": float("nan")}), "NaN is not a JSON number"),
+        (call(latency_ms=10**400), "latency_ms"),
+        (call(received_at="2025-02-30T00:00:00"), "received_at"),
+        (call(received_at="2025-01-01T25:00:00"), "received_at"),
+        (call(received_at="2025-01-01T00:00:00+99:00"), "received_at"),
+        (call(received_at="9999-12-31T23:59:59-01:00"), "received_at"),
+        (call(received_at=10**400), "received_at"),
+    ],
+)
+def test_the_endpoint_answers_400_with_the_reason_to_values_no_column_can_hold(client, body, message):
+    response = post(client, body)
+    assert response.status_code == 400
+    assert message in response.json()["error"]["message"]
+    assert UsageRecord.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        (b"[" * 100_000, "nesting too deep"),
+        (b'{"request_id": "r", "agent": "a", "usage": {"video_duration": 1e400}}', "usage.video_duration"),
+        (b'{"request_id": "r", "agent": "a", "usage": {"video_duration": Infinity}}', "Infinity"),
+        (b'{"request_id": "r", "agent": "a", "latency_ms": 1e400, "status": "error"}', "latency_ms"),
+        (b'{"request_id": "r", "agent": "a", "latency_ms": ' + b"9" * 5000 + b"}", "too many digits"),
+    ],
+)
+def test_the_endpoint_answers_400_with_the_reason_to_json_no_column_can_hold(client, raw, message):
+    response = post(client, None, raw=raw)
+    assert response.status_code == 400
+    assert message in response.json()["error"]["message"]
+    assert UsageRecord.objects.count() == 0
+
+
+def test_a_usage_nested_deeper_than_a_usage_object_is_refused_whatever_the_body_reading_allowed(client):
+    # ~900 levels pass the body's reading but not the JSONField's encoding, done from a deeper stack.
+    for depth in (40, 900):
+        raw = json.dumps(call(usage={**USAGE, "details": json.loads("[" * depth + "]" * depth)}))
+        response = post(client, None, raw=raw.encode())
+        assert response.status_code == 400
+        assert response.json()["error"]["message"] == "usage nests deeper than 32 levels"
+    details = {"prompt_tokens_details": {"cached_tokens": 3}}
+    assert post(client, call(usage={**USAGE, **details})).status_code == 201
+
+
+def test_the_largest_values_the_columns_hold_are_journaled(client):
+    usage = {"prompt_tokens": BIG - 1, "completion_tokens": 0, "total_tokens": BIG - 1, "video_duration": 9.5e12}
+    body = call(usage=usage, latency_ms=1e300, received_at="0001-01-01T00:00:00Z")
+    assert post(client, body).status_code == 201
+    record = UsageRecord.objects.get()
+    assert (record.total_tokens, record.video_duration) == (BIG - 1, Decimal("9500000000000"))
+
+
+@pytest.mark.parametrize(
+    "usage",
+    [
+        Usage(image_count=BIG),
+        Usage(video_duration=Decimal("Infinity")),
+        Usage(video_duration=Decimal("NaN")),
+        {"video_duration": float("inf")},
+        {"prompt_tokens": BIG, "completion_tokens": 0, "total_tokens": BIG},
+    ],
+)
+def test_the_library_call_refuses_usage_no_column_can_hold(usage):
+    with pytest.raises(UsageError):
+        services.usage_record(request_id="big", agent="a", usage=usage)
+    assert UsageRecord.objects.count() == 0
+
+
 def test_the_endpoint_answers_400_to_a_body_that_is_not_json(client):
     assert post(client, None, raw=b"{nope").status_code == 400
 

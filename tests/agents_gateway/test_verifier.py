@@ -226,3 +226,53 @@ def test_an_incomplete_configuration_is_an_error_not_an_open_door(env):
 
 def test_the_verifier_never_prints_its_secrets():
     assert SECRET not in repr(auth()) and CONSTANT not in repr(HeaderAuth("X-A", (CONSTANT,)))
+
+
+# --- hostile tokens: every one is a Refusal (a 401), never an exception --------------------------
+
+
+def b64url_text(text: str) -> str:
+    return base64.urlsafe_b64encode(text.encode()).rstrip(b"=").decode()
+
+
+@pytest.mark.parametrize("segment", ["header", "payload"])
+def test_a_token_segment_nested_too_deep_is_refused_as_malformed_before_any_key_is_needed(segment):
+    nested = b64url_text("[" * 1000)
+    parts = {"header": b64url({"alg": "HS256"}), "payload": b64url({"api_key": KEY}), segment: nested}
+    assert refusal(auth(), bearer(f"{parts['header']}.{parts['payload']}.c2ln")).reason == Reason.MALFORMED
+
+
+@pytest.mark.parametrize("claim", ["exp", "timestamp"])
+@pytest.mark.parametrize("value", ["²", "¹", "٣", "1" * 5000])
+def test_a_signed_time_claim_of_anything_but_ascii_digits_is_refused_as_malformed(claim, value):
+    extra = {"exp": value} if claim == "exp" else {"timestamp": value, "exp": NOW_MS + 300_000}
+    token = sign_token(KEY, SECRET, timestamp_ms=NOW_MS, extra_claims=extra)
+    assert refusal(auth(), bearer(token)).reason == Reason.MALFORMED
+
+
+def test_a_signed_time_claim_of_plain_digits_is_still_tolerated():
+    token = sign_token(KEY, SECRET, timestamp_ms=NOW_MS, extra_claims={"exp": f" {NOW_MS + 1000} "})
+    assert auth().verify(bearer(token), at_ms=NOW_MS).expires_ms == NOW_MS + 1000
+
+
+@pytest.mark.parametrize("padding", ["=", "==", "==="])
+def test_a_padded_signature_is_refused_as_malformed_because_rfc_7515_omits_padding(padding):
+    token = sign_token(KEY, SECRET, timestamp_ms=NOW_MS)
+    refused = refusal(auth(), bearer(token + padding))
+    assert (refused.reason, refused.api_key) == (Reason.MALFORMED, KEY)
+
+
+def test_a_signature_with_other_unused_bits_is_refused_as_not_the_one_encoding():
+    # 32 bytes are 43 characters whose last one carries 2 unused bits: 'A' and 'B' decode alike.
+    header, payload, signature = sign_token(KEY, SECRET, timestamp_ms=NOW_MS).split(".")
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    last = alphabet.index(signature[-1])
+    twin = signature[:-1] + alphabet[last ^ 1]
+    assert base64.urlsafe_b64decode(twin + "=") == base64.urlsafe_b64decode(signature + "=")
+    assert refusal(auth(), bearer(f"{header}.{payload}.{twin}")).reason == Reason.MALFORMED
+
+
+def test_a_padded_header_segment_is_refused_as_malformed():
+    header, payload, signature = sign_token(KEY, SECRET, timestamp_ms=NOW_MS).split(".")
+    padded = header + "=" * (-len(header) % 4 or 4)
+    assert refusal(auth(), bearer(f"{padded}.{payload}.{signature}")).reason == Reason.MALFORMED
