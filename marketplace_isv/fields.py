@@ -16,8 +16,8 @@ from typing import Any
 from . import strict_json
 from .envelope import ParamError
 
-_INTEGER = re.compile(r"^[+-]?\d{1,18}(?:\.0+)?$")
-_DECIMAL = re.compile(r"^[+-]?\d{1,20}(?:\.\d{1,10})?$")  # BigDecimal(20), up to 3 decimals documented
+_INTEGER = re.compile(r"^[+-]?[0-9]{1,18}(?:\.0+)?$")
+_DECIMAL = re.compile(r"^[+-]?[0-9]{1,20}(?:\.[0-9]{1,10})?$")  # BigDecimal(20), up to 3 decimals documented
 _STORED_PLACES, _DECIMAL_BOUND = Decimal("0.0001"), Decimal(10) ** 20
 
 
@@ -103,7 +103,7 @@ def utc_time(payload: dict[str, Any], name: str, *, required: bool = False) -> d
 
 
 def parse_utc(value: str, *, name: str = "time") -> datetime:
-    if not value.isdigit() or len(value) not in (14, 17):
+    if not (value.isascii() and value.isdigit()) or len(value) not in (14, 17):  # "²" is a digit to isdigit
         raise ParamError(f"{name} must be yyyyMMddHHmmss or yyyyMMddHHmmssSSS")
     try:
         moment = datetime.strptime(value[:14], "%Y%m%d%H%M%S").replace(tzinfo=UTC)

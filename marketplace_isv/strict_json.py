@@ -2,7 +2,7 @@
 string of JSON (`productInfo`, V1 `userList`, U10), Base64 JSON (`saasExtendParams`).
 
 One reading, so that what one entry refuses no other lets through to the database:
-- `NaN`/`Infinity` literals, lone surrogate escapes and nesting too deep to parse are not JSON
+- `NaN`/`Infinity` literals, lone surrogate escapes and nesting deeper than MAX_DEPTH are not JSON
   (ValueError); no field of the protocol carries them, and they cannot be stored or re-encoded;
 - a number too large for a float (`1e400`) is valid JSON: it is kept as its text, so an extra
   member is stored as received (§4.0) and a numeric field refuses it as not a plain number;
@@ -18,6 +18,7 @@ import re
 from typing import Any
 
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+MAX_DEPTH = 64  # the protocol's deepest member is a few levels down; no caller needs more
 
 
 def _no_constant(name: str) -> Any:
@@ -30,35 +31,47 @@ def _number(text: str) -> float | str:
 
 
 def loads(text: str) -> Any:
-    """`json.loads`, strict as above; ValueError for anything that is not such JSON."""
+    """`json.loads`, strict as above; ValueError for anything that is not such JSON, including
+    nesting deeper than MAX_DEPTH (what is stored is re-encoded and walked, by recursive code)."""
     try:
         value = json.loads(text, parse_constant=_no_constant, parse_float=_number)
     except RecursionError:
         raise ValueError("nesting too deep") from None
+    if text.count("[") + text.count("{") > MAX_DEPTH and _depth_exceeds(value, MAX_DEPTH):
+        raise ValueError("nesting too deep")
     if _SURROGATE_ESCAPE.search(text) and has_surrogate(value):
         raise ValueError("lone surrogate escape")
     return value
 
 
+def _walk(value: Any):
+    """Every value inside `value` (keys included) with its depth; iterative, so no depth of
+    nesting can exhaust the stack."""
+    stack = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        yield item, depth
+        if isinstance(item, dict):
+            stack.extend((key, depth + 1) for key in item)
+            stack.extend((child, depth + 1) for child in item.values())
+        elif isinstance(item, list):
+            stack.extend((child, depth + 1) for child in item)
+
+
+def _depth_exceeds(value: Any, limit: int) -> bool:
+    """More than `limit` containers inside one another."""
+    return any(depth >= limit for item, depth in _walk(value) if isinstance(item, (dict, list)))
+
+
 def has_surrogate(value: Any) -> bool:
-    if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            return True
-        return False
-    if isinstance(value, dict):
-        return any(has_surrogate(k) or has_surrogate(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(has_surrogate(v) for v in value)
+    for item, _ in _walk(value):
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return True
     return False
 
 
 def contains_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(contains_nul(k) or contains_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(contains_nul(v) for v in value)
-    return False
+    return any(isinstance(item, str) and "\x00" in item for item, _ in _walk(value))

@@ -55,7 +55,7 @@ CODE_MEANINGS = {
 }
 _SN = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 _WIRE_TIME = "%Y%m%dT%H%M%SZ"
-_WIRE_FORM = re.compile(r"^\d{8}T\d{6}Z$")
+_WIRE_FORM = re.compile(r"[0-9]{8}T[0-9]{6}Z")  # used with fullmatch: ASCII digits only
 
 
 class UsageRefused(ValueError):
@@ -88,12 +88,12 @@ def wire_time(moment: datetime) -> str:
 def parse_time(value: Any, name: str) -> datetime:
     """`yyyyMMdd'T'HHmmss'Z'` (the push's own format) or the basic interfaces' `yyyyMMddHHmmss`, UTC."""
     text = str(value or "").strip()
-    if _WIRE_FORM.match(text):
+    if _WIRE_FORM.fullmatch(text):
         try:
             return datetime.strptime(text, _WIRE_TIME).replace(tzinfo=UTC)
         except ValueError:  # no such date (Feb 30, hour 25)
             raise UsageRefused(f"{name} is not a real UTC time") from None
-    if text.isdigit():
+    if text.isascii() and text.isdigit():
         try:
             return parse_utc(text, name=name)
         except ParamError:

@@ -66,7 +66,7 @@ def kit_stamp(payload: dict[str, Any], *names: str) -> int | None:
     None when absent or not such a time."""
     for name in names:
         raw = text_of(member(payload, name))
-        if raw.isdigit() and len(raw) in (14, 17):
+        if raw.isascii() and raw.isdigit() and len(raw) in (14, 17):
             try:
                 datetime.strptime(raw[:14], "%Y%m%d%H%M%S")
             except ValueError:

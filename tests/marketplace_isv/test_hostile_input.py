@@ -202,3 +202,11 @@ def test_the_batch_journal_survives_hostile_identifiers(koogallery, settings, mo
     journal_writer.writer().stop()
     assert Delivery.objects.filter(order_id="CS-AFTER").exists()
     assert Delivery.objects.count() == 2
+
+
+@pytest.mark.parametrize("leaf", ['"\\ud83d\\ude00"', '"a\\u0000b"', '"x"'], ids=["surrogate pair", "NUL", "plain"])
+@pytest.mark.parametrize("depth", [450, 900])
+def test_moderate_nesting_is_refused_cleanly_signed_or_not(koogallery, leaf, depth):
+    raw = ('{"activity":"echo","testFlag":"1","zz":' + "[" * depth + leaf + "]" * depth + "}").encode()
+    assert koogallery.v2(None, raw_body=raw, signature="0" * 64).assert_envelope()["resultCode"] == "000001"
+    assert koogallery.v2(None, raw_body=raw).assert_envelope()["resultCode"] == "000002"

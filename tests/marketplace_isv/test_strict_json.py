@@ -44,3 +44,32 @@ def test_an_amount_that_rounds_beyond_its_column_is_refused():
     for value in ("99999999999999999999.99999", "-99999999999999999999.99995"):
         with pytest.raises(ParamError, match="out of range"):
             fields.decimal({"a": value}, "a")
+
+
+def test_nesting_is_limited_to_what_the_protocol_could_use():
+    assert strict_json.loads("[" * strict_json.MAX_DEPTH + "]" * strict_json.MAX_DEPTH)
+    with pytest.raises(ValueError, match="nesting too deep"):
+        strict_json.loads("[" * (strict_json.MAX_DEPTH + 1) + "]" * (strict_json.MAX_DEPTH + 1))
+
+
+def test_the_walks_never_exhaust_the_stack():
+    deep = current = []
+    for _ in range(100_000):
+        current.append([])
+        current = current[0]
+    current.append("x\x00")
+    assert strict_json.contains_nul(deep) and not strict_json.has_surrogate(deep)
+
+
+@pytest.mark.parametrize("value", ["20991231000000²²²", "２０９９１２３１０００００００００", "2099123100000٠٠١"])
+def test_times_are_ascii_digits(value):
+    with pytest.raises(ParamError):
+        fields.parse_utc(value, name="expireTime")
+
+
+@pytest.mark.parametrize("value", ["١٢", "１２", "²"])
+def test_numbers_are_ascii_digits(value):
+    with pytest.raises(ParamError):
+        fields.integer({"amount": value}, "amount")
+    with pytest.raises(ParamError):
+        fields.decimal({"orderAmount": value}, "orderAmount")

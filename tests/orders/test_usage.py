@@ -602,3 +602,10 @@ def test_the_api_answers_a_body_that_is_not_strict_json_with_400(client, setting
     settings.ORDERS_USAGE_API_TOKEN = TOKEN
     response = post(client, body)
     assert (response.status_code, response.json()) == (400, {"detail": "the body is not UTF-8 JSON"})
+
+
+def test_a_time_with_non_ascii_digits_is_refused_as_a_bad_time(client, settings, metered):
+    settings.ORDERS_USAGE_API_TOKEN = TOKEN
+    record = {**api_record(metered.instance_id, usage_value="1"), "begin_time": "20250101000000²²²"}
+    [result] = post(client, {"usage_records": [record]}).json()["results"]
+    assert result["error"] == "begin_time must be yyyyMMdd'T'HHmmss'Z' (UTC)"

@@ -78,3 +78,15 @@ def test_a_snapshot_without_its_list_names_both_spellings(kit_v2, value):
     fields = {"tenantId": "t-1", "timeStamp": stamp()} | ({} if value == "absent" else {"orgInfoList": value})
     reply = kit_v2("allOrgSync", **fields)
     assert (reply.code, reply.json["resultMsg"]) == ("000002", "orgInfoList (Kit V1: orgInfo) is required")
+
+
+@pytest.mark.parametrize("value", ["20991231000000²²²", "2025010100000000²"])
+def test_a_time_with_non_ascii_digits_counts_as_now(kit, value):
+    assert kit("tenantSync", flag=1, tenantId="t-1", timeStamp=value).code == "000000"
+    assert Tenant.objects.get().tenant_id == "t-1"
+
+
+def test_a_list_string_nested_moderately_deep_answers_000002(koogallery):
+    fields = {"tenantId": "t-1", "appId": "a-1", "flag": 1, "timeStamp": stamp(), "instanceId": "i",
+              "userList": "[" * 350 + '"x"' + "]" * 350}  # fmt: skip
+    assert koogallery.kit_v1("authSync", fields).assert_envelope()["resultCode"] == "000002"
