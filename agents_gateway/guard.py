@@ -54,7 +54,9 @@ def _sample(request: HttpRequest, *, header: str, form: str, outcome: str, api_k
             limit=conf.header_sample_limit(),
         )
     except Exception as exc:  # a sample is a diagnostic: never fail the call for it (a NUL, a database error)
-        logger.warning("agents_gateway.header_sample_failed path=%r error=%s", request.path, type(exc).__name__)
+        logger.warning(
+            "agents_gateway.header_sample_failed path=%r error=%s", request.path, type(exc).__name__, exc_info=True
+        )
 
 
 def authenticate(request: HttpRequest) -> Verified | HttpResponse:

@@ -1,7 +1,8 @@
 """Error pages: on /koogallery/ paths even Django's own failures (a disallowed Host header, an
 unhandled exception in middleware) become a signed JSON envelope, never an HTML page (contract.md).
-The JSON APIs (/api/…, /agents/…) answer their errors as JSON `{"detail": …}` too; the admin, SSO
-and buyer pages keep Django's pages."""
+The seller's JSON APIs (/api/…) answer their errors as JSON `{"detail": …}`, the agents gateway
+(/agents/…) in its own OpenAI-style shape (agents_gateway/errors.py); the admin, SSO and buyer
+pages keep Django's pages."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
 
+from agents_gateway import errors as agents_errors
 from marketplace_isv import keys
 from marketplace_isv.envelope import CONTENT_TYPE, INTERNAL_ERROR, PARAM_INVALID, Result, render
 
@@ -23,11 +25,8 @@ def _koogallery(request: HttpRequest, code: str) -> HttpResponse | None:
     return response
 
 
-JSON_PREFIXES = ("/api/", "/agents/")
-
-
 def _json_api(request: HttpRequest, status: int, detail: str) -> HttpResponse | None:
-    if not request.path.startswith(JSON_PREFIXES):
+    if not request.path.startswith("/api/"):
         return None
     response = JsonResponse({"detail": detail}, status=status)
     response["Cache-Control"] = "no-store"
@@ -35,6 +34,8 @@ def _json_api(request: HttpRequest, status: int, detail: str) -> HttpResponse | 
 
 
 def bad_request(request, exception=None):
+    if request.path.startswith("/agents/"):
+        return agents_errors.bad_request(request, exception)
     if isinstance(exception, RequestDataTooBig):
         answer = _json_api(request, 413, "the body is too large")
     else:
@@ -43,6 +44,8 @@ def bad_request(request, exception=None):
 
 
 def permission_denied(request, exception=None):
+    if request.path.startswith("/agents/"):
+        return agents_errors.permission_denied(request, exception)
     return (
         _koogallery(request, PARAM_INVALID)
         or _json_api(request, 403, "forbidden")
@@ -51,6 +54,8 @@ def permission_denied(request, exception=None):
 
 
 def page_not_found(request, exception=None):
+    if request.path.startswith("/agents/"):
+        return agents_errors.page_not_found(request, exception)
     return (
         _koogallery(request, PARAM_INVALID)
         or _json_api(request, 404, "not found")
@@ -59,6 +64,8 @@ def page_not_found(request, exception=None):
 
 
 def server_error(request):
+    if request.path.startswith("/agents/"):
+        return agents_errors.server_error(request)
     return (
         _koogallery(request, INTERNAL_ERROR)
         or _json_api(request, 500, "internal error")

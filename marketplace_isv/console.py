@@ -9,6 +9,8 @@ from typing import Any
 
 from django.utils.html import format_html
 
+from . import strict_json
+
 
 class ReadOnlyAdminMixin:
     """A record of what happened: operators look; KooGallery, jobs and services write."""
@@ -32,7 +34,7 @@ def pretty_json(value: Any) -> str:
     """`value` (JSON text, or data) indented inside <pre>, HTML-escaped."""
     if isinstance(value, (str, bytes)):
         try:
-            value = json.loads(value)
-        except ValueError:
+            value = strict_json.loads(value)  # journaled bodies are anyone's: nesting, NaN, surrogates
+        except (ValueError, UnicodeDecodeError):
             return format_html("<pre>{}</pre>", value)
     return format_html("<pre>{}</pre>", json.dumps(value, indent=2, ensure_ascii=False, default=str))

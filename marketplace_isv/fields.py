@@ -129,11 +129,9 @@ def json_value(payload: dict[str, Any], name: str, *, required: bool = False) ->
         return None
     if isinstance(value, str):
         try:
-            value = strict_json.loads(value)
-        except ValueError:
-            raise ParamError(f"{name} is not valid JSON") from None
-        if strict_json.contains_nul(value):
-            raise ParamError(f"{name}: NUL characters are not accepted")
+            value = strict_json.loads(value, refuse_nul=True)
+        except ValueError as exc:
+            raise ParamError(f"{name} is not valid JSON: {exc}") from None
     return value
 
 
@@ -142,9 +140,6 @@ def base64_json(value: str, *, name: str) -> Any:
     cleaned = "".join(value.replace(" ", "+").split())
     cleaned += "=" * (-len(cleaned) % 4)
     try:
-        value = strict_json.loads(base64.b64decode(cleaned).decode("utf-8"))
+        return strict_json.loads(base64.b64decode(cleaned).decode("utf-8"), refuse_nul=True)
     except (binascii.Error, ValueError, UnicodeDecodeError):
         raise ParamError(f"{name} is not Base64-encoded JSON") from None
-    if strict_json.contains_nul(value):
-        raise ParamError(f"{name}: NUL characters are not accepted")
-    return value

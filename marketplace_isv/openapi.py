@@ -20,7 +20,7 @@ import requests
 from django.conf import settings
 from urllib3 import encode_multipart_formdata
 
-from . import apig
+from . import apig, strict_json
 from .crypto import hmac_b64
 
 logger = logging.getLogger(__name__)
@@ -116,9 +116,9 @@ def _send(method: str, path: str, *, params=None, body: bytes = b"", headers=Non
 
 
 def _decode(response: requests.Response, path: str) -> dict:
-    try:
-        data = response.json()
-    except ValueError:
+    try:  # stored as received (Query Order): the service's JSON rules, no NUL
+        data = strict_json.loads(response.content.decode("utf-8"), refuse_nul=True)
+    except (UnicodeDecodeError, ValueError):
         data = {}
     if not isinstance(data, dict):
         data = {}

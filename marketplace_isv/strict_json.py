@@ -30,9 +30,10 @@ def _number(text: str) -> float | str:
     return value if math.isfinite(value) else text
 
 
-def loads(text: str) -> Any:
+def loads(text: str, *, refuse_nul: bool = False) -> Any:
     """`json.loads`, strict as above; ValueError for anything that is not such JSON, including
-    nesting deeper than MAX_DEPTH (what is stored is re-encoded and walked, by recursive code)."""
+    nesting deeper than MAX_DEPTH (what is stored is re-encoded and walked, by recursive code).
+    `refuse_nul`: a NUL character anywhere is a ValueError too (it can only arrive escaped)."""
     try:
         value = json.loads(text, parse_constant=_no_constant, parse_float=_number)
     except RecursionError:
@@ -41,6 +42,8 @@ def loads(text: str) -> Any:
         raise ValueError("nesting too deep")
     if _SURROGATE_ESCAPE.search(text) and has_surrogate(value):
         raise ValueError("lone surrogate escape")
+    if refuse_nul and "\\u0000" in text and contains_nul(value):
+        raise ValueError("NUL characters are not accepted")
     return value
 
 
@@ -59,8 +62,15 @@ def _walk(value: Any):
 
 
 def _depth_exceeds(value: Any, limit: int) -> bool:
-    """More than `limit` containers inside one another."""
-    return any(depth >= limit for item, depth in _walk(value) if isinstance(item, (dict, list)))
+    """More than `limit` containers inside one another (only containers are walked)."""
+    stack = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if depth >= limit:
+            return True
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return False
 
 
 def has_surrogate(value: Any) -> bool:

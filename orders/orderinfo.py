@@ -8,6 +8,7 @@ simply absent, and the whole answer is stored raw beside what we took from it.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -16,9 +17,12 @@ from django.conf import settings
 
 from marketplace_isv.crypto import DecryptionError, aes_decrypt, looks_encrypted
 from marketplace_isv.envelope import ParamError
-from marketplace_isv.fields import parse_utc
+from marketplace_isv.fields import INT_MAX, INT_MIN, parse_utc
 
+from .inserts import fit
 from .models import ChargingMode, Instance
+
+_INT = re.compile(r"[+-]?[0-9]{1,10}")
 
 logger = logging.getLogger(__name__)
 
@@ -61,10 +65,12 @@ def _text(value: Any) -> str:
 
 
 def _int(value: Any) -> int | None:
-    try:
-        return int(str(value).strip())
-    except (TypeError, ValueError):
+    """A Java int in plain ASCII digits, else None (nothing the columns could not hold)."""
+    text = str(value).strip()
+    if not _INT.fullmatch(text):
         return None
+    number = int(text)
+    return number if INT_MIN <= number <= INT_MAX else None
 
 
 def _time(value: Any) -> datetime | None:
@@ -163,4 +169,5 @@ def apply_to_instance(instance: Instance, details: OrderDetails, *, purchase: bo
     if purchase and details.extend_params and not instance.saas_extend_params:
         instance.saas_extend_params = details.extend_params
         changed.append("saas_extend_params")
+    fit(instance, changed)  # Query Order's text may exceed its documented maxima too (§4.0)
     return changed

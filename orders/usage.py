@@ -53,6 +53,7 @@ CODE_MEANINGS = {
     "MKT.9003": "too many records",
     "MKT.9004": "start time older than 21 days",
 }
+_PLAIN_NUMBER = re.compile(r"[+-]?[0-9]{1,40}(?:\.[0-9]{1,40})?")
 _SN = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 _WIRE_TIME = "%Y%m%dT%H%M%SZ"
 _WIRE_FORM = re.compile(r"[0-9]{8}T[0-9]{6}Z")  # used with fullmatch: ASCII digits only
@@ -104,8 +105,11 @@ def parse_time(value: Any, name: str) -> datetime:
 def parse_value(value: Any) -> Decimal:
     if isinstance(value, bool) or not isinstance(value, (str, int, float, Decimal)):
         raise UsageRefused("usage_value must be a number")
+    text = str(value).strip()
+    if not _PLAIN_NUMBER.fullmatch(text):  # Decimal() would read "١٢", "1_0" and "1e5" too
+        raise UsageRefused("usage_value must be a number (ASCII digits, an optional decimal point)")
     try:
-        number = Decimal(str(value).strip())
+        number = Decimal(text)
     except InvalidOperation:
         raise UsageRefused("usage_value must be a number") from None
     if not number.is_finite() or number <= 0:

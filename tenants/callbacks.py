@@ -22,6 +22,7 @@ from .payloads import member
 # Column lengths: longer text is cut to them, never refused (§4.0), and found again by the cut value.
 ID = Tenant._meta.get_field("tenant_id").max_length
 NAME = Tenant._meta.get_field("name").max_length
+DOMAIN = Tenant._meta.get_field("domain_name").max_length
 
 
 def _origin(caller: Caller) -> services.Origin:
@@ -41,7 +42,7 @@ def tenant_sync(payload: dict[str, Any], caller: Caller) -> Result:
         order_id=fields.text(payload, "orderId", limit=ID),
         tenant_code=fields.text(payload, "tenantCode", limit=ID),
         name=fields.text(payload, "name", limit=NAME),
-        domain_name=payloads.normalise_domain(fields.text(payload, "domainName"))[:NAME],
+        domain_name=payloads.normalise_domain(fields.text(payload, "domainName"))[:DOMAIN],
         is_test=fields.test_flag(payload),
         stamp=_stamp(payload),
     )

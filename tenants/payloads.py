@@ -137,14 +137,12 @@ def lenient_json(text: str, *, name: str) -> Any:
     """JSON sent as a string, read by the body's own rules (marketplace_isv.strict_json), with the
     relaxed form (single quotes, bare keys, trailing commas) as a fallback."""
     try:
-        value = strict_json.loads(text)
+        value = strict_json.loads(text, refuse_nul=True)
     except ValueError:
         try:
-            value = strict_json.loads(_relaxed_to_json(text))
-        except ValueError:
-            raise ParamError(f"{name} is not valid JSON") from None
-    if strict_json.contains_nul(value):
-        raise ParamError(f"{name}: NUL characters are not accepted")
+            value = strict_json.loads(_relaxed_to_json(text), refuse_nul=True)
+        except ValueError as exc:
+            raise ParamError(f"{name} is not valid JSON: {exc}") from None
     if isinstance(value, str) and value.strip()[:1] in ("[", "{"):
         return lenient_json(value, name=name)  # a JSON string holding the JSON text
     return value

@@ -37,6 +37,8 @@ from typing import Any
 import requests
 from django.conf import settings
 
+from marketplace_isv import strict_json
+
 from .base import AppInfo, ChangeRequest, InstanceSpec, ProvisionerError, ProvisionRefused, Verdict
 
 logger = logging.getLogger(__name__)
@@ -136,7 +138,7 @@ def _json(response: requests.Response) -> dict[str, Any]:
     if not response.content:
         return {}
     try:
-        data = response.json()
-    except ValueError:
+        data = strict_json.loads(response.content.decode("utf-8"), refuse_nul=True)
+    except (UnicodeDecodeError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}

@@ -12,7 +12,7 @@ from django.db import IntegrityError, transaction
 from marketplace_isv.envelope import INSTANCE_NOT_FOUND, SUCCESS
 
 from .. import alerts
-from ..inserts import fit, fitted
+from ..inserts import fitted
 from ..models import Instance, InstanceOrder
 
 logger = logging.getLogger("orders.services")
@@ -75,10 +75,9 @@ def record_order(instance: Instance, kind: str, *, order_id: str, order_line_id:
 def assign(instance: Instance, **values) -> list[str]:
     """Set the non-empty values that differ; returns the names of the fields changed."""
     changed = []
-    for name, value in values.items():
+    for name, value in fitted(Instance, **values).items():  # cut first: a repeat compares equal
         if value is None or value == "" or getattr(instance, name) == value:
             continue
         setattr(instance, name, value)
         changed.append(name)
-    fit(instance, changed)
     return changed

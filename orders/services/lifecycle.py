@@ -10,7 +10,7 @@ from decimal import Decimal
 
 from django.utils import timezone
 
-from marketplace_isv.envelope import INTERNAL_ERROR, PARAM_INVALID
+from marketplace_isv.envelope import INTERNAL_ERROR, PARAM_INVALID, SUCCESS
 
 from .. import jobs, provisioners
 from ..models import Instance, InstanceOrder, Job, Provisioning, Status
@@ -84,6 +84,10 @@ def instance_refresh(
         params=params or {},
         delivery_id=delivery_id,
     )
+    if not new_order:
+        # A repeat of an order already applied (KooGallery's retry, an operator's replay) changes
+        # nothing: replaying an older renewal must not roll the expiry back (§5.1).
+        return Outcome(instance=instance)
     changed = assign(
         instance,
         expires_at=expires_at,
@@ -316,7 +320,9 @@ def instance_check_change(
         unknown(instance_id, "changeInstanceCheck", is_test=is_test, delivery_id=delivery_id)
         return Outcome(PARAM_INVALID, "instance does not exist: no change can be checked")
     if instance.status == Status.RELEASED:
-        released(instance, "changeInstanceCheck", delivery_id=delivery_id)
+        outcome = released(instance, "changeInstanceCheck", delivery_id=delivery_id)
+        if outcome.code == SUCCESS:  # a released test instance: a no-op, 000000 (§5.4)
+            return outcome
         return Outcome(PARAM_INVALID, "instance was released: no change can be checked", instance)
     try:
         verdict = provisioners.for_instance(instance.is_test).check_change(spec_of(instance), change)

@@ -7,10 +7,14 @@ from django.test import Client
 pytestmark = pytest.mark.django_db
 
 
-@pytest.mark.parametrize("path", ["/api/nothing-here", "/agents/nothing/here"])
-def test_an_unknown_api_path_is_a_json_404(client, path):
-    response = client.get(path)
+def test_an_unknown_api_path_is_a_json_404(client):
+    response = client.get("/api/nothing-here")
     assert response.status_code == 404 and response.json() == {"detail": "not found"}
+
+
+def test_an_unknown_agents_path_answers_in_the_gateways_own_shape(client):
+    response = client.get("/agents/nothing/here")
+    assert response.status_code == 404 and response.json()["error"]["message"] == "not found"
 
 
 def test_a_failure_inside_an_api_view_is_a_json_500_without_internals(monkeypatch, settings):
@@ -29,6 +33,5 @@ def test_a_failure_inside_an_api_view_is_a_json_500_without_internals(monkeypatc
 
 
 def test_other_pages_keep_djangos_html(client):
-    response = client.get("/admin/nothing-here/")
-    assert response.status_code in (302, 404)
-    assert not response["Content-Type"].startswith("application/json")
+    response = client.get("/nothing-here/")
+    assert response.status_code == 404 and response["Content-Type"].startswith("text/html")

@@ -94,3 +94,11 @@ def test_replay_refuses_unverified_calls(operator, koogallery):
 def test_anonymous_visitors_are_sent_to_the_login_page(client):
     response = client.get(reverse("admin:marketplace_isv_delivery_changelist"))
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
+
+
+def test_the_detail_page_of_a_body_nested_too_deep_shows_it_as_text(operator, koogallery):
+    raw = ("[" * 3000 + "]" * 3000).encode()
+    assert koogallery.v2(None, raw_body=raw, signature="0" * 64).code == "000001"  # anyone can send this
+    delivery = Delivery.objects.get()
+    page = operator.get(reverse("admin:marketplace_isv_delivery_change", args=[delivery.pk]))
+    assert page.status_code == 200 and "[[[[" in page.content.decode()

@@ -609,3 +609,9 @@ def test_a_time_with_non_ascii_digits_is_refused_as_a_bad_time(client, settings,
     record = {**api_record(metered.instance_id, usage_value="1"), "begin_time": "20250101000000²²²"}
     [result] = post(client, {"usage_records": [record]}).json()["results"]
     assert result["error"] == "begin_time must be yyyyMMdd'T'HHmmss'Z' (UTC)"
+
+
+@pytest.mark.parametrize("value", ["١٢", "１２", "1_0", "1e2"])
+def test_a_usage_value_is_ascii_digits(value):
+    with pytest.raises(usage.UsageRefused, match="must be a number"):
+        usage.parse_value(value)

@@ -476,3 +476,19 @@ def test_an_order_amount_that_rounds_beyond_its_column_answers_000002(koogallery
     data = new_v1(koogallery, orderAmount="99999999999999999999.99999").assert_envelope()
     assert (data["resultCode"], data["resultMsg"]) == ("000002", "orderAmount is out of range (BigDecimal(20))")
     assert not Instance.objects.exists()
+
+
+def test_a_charging_mode_beyond_any_known_number_is_an_unknown_mode(koogallery):
+    data = new_v1(koogallery, chargingMode="99999999999").assert_envelope()
+    assert data["resultCode"] == "000000"
+    assert Instance.objects.get().charging_mode == ""
+
+
+def test_a_repeated_renewal_with_an_over_long_field_changes_nothing_the_second_time(koogallery):
+    instance = created_v1(koogallery)
+    order_id = new_order_id()
+    for _ in range(3):
+        data = call(koogallery, "refreshInstance", instanceId=instance.instance_id, orderId=order_id,
+                    expireTime="20350101000000", periodType="y" * 17)  # fmt: skip
+        assert data["resultCode"] == "000000"
+    assert Job.objects.filter(instance=instance, kind="renew").count() == 1

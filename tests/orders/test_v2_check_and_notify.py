@@ -153,7 +153,6 @@ def test_a_notification_missing_a_field_answers_000002(koogallery, missing):
     assert not OrderNotification.objects.exists()
 
 
-@pytest.mark.parametrize("test", [True, False], ids=["debug", "real"])
 @pytest.mark.parametrize(
     "product_info",
     [
@@ -163,8 +162,22 @@ def test_a_notification_missing_a_field_answers_000002(koogallery, missing):
     ],
     ids=["NUL", "lone surrogate", "too deep"],
 )
-def test_a_product_info_string_that_cannot_be_stored_answers_000002(koogallery, recording, product_info, test):
+def test_a_product_info_string_that_cannot_be_stored_answers_000002(koogallery, recording, product_info):
     instance = created_v2(koogallery, test=False)
-    data = check(koogallery, instance.instance_id, product_info, test=test)
+    data = check(koogallery, instance.instance_id, product_info, test=False)
     assert data["resultCode"] == "000002", data
     assert not Transition.objects.filter(instance=instance, event="change_check").exists()
+
+
+def test_a_released_test_instance_answers_000000_like_every_change_to_it(koogallery, recording):
+    instance = created_v2(koogallery, test=True)
+    koogallery.v2("releaseInstance", {"instanceId": instance.instance_id}, test=True).assert_envelope()
+    assert check(koogallery, instance.instance_id, PREMIUM, test=False)["resultCode"] == "000000"
+    assert not Alert.objects.filter(instance=instance).exists()
+
+
+@pytest.mark.parametrize("fields", [{}, {"instanceId": "never-seen"}, {"productInfo": "not json"}])
+def test_a_debug_call_is_accepted_whatever_it_carries(koogallery, recording, fields):
+    data = koogallery.v2("changeInstanceCheck", fields, test=True).assert_envelope()
+    assert data["resultCode"] == "000000"
+    assert recording == []

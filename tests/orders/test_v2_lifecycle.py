@@ -342,3 +342,16 @@ def test_ids_longer_than_their_columns_are_cut_not_an_internal_error(koogallery,
     else:
         [order] = InstanceOrder.objects.filter(instance=instance).exclude(kind="purchase")
         assert order.order_id == order_id[:255] and len(order.order_line_id) == 255
+
+
+def test_a_late_repeat_of_an_older_renewal_does_not_roll_the_expiry_back(koogallery, recording):
+    instance = created_v2(koogallery, test=False)
+    first, second = new_order_id(), new_order_id()
+    refresh(koogallery, instance, order_id=first, expire="20301231235959000", test=False)
+    refresh(koogallery, instance, order_id=second, expire="20311231235959000", test=False)
+    assert (
+        refresh(koogallery, instance, order_id=first, expire="20301231235959000", test=False)["resultCode"] == "000000"
+    )
+    instance.refresh_from_db()
+    assert instance.expires_at == datetime(2031, 12, 31, 23, 59, 59, tzinfo=UTC)
+    assert Job.objects.filter(instance=instance, kind="renew").count() == 2

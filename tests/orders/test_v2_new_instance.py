@@ -225,3 +225,16 @@ def test_an_extra_member_too_large_for_a_float_is_stored_as_received(koogallery)
     again = koogallery.v2(None, raw_body=body).assert_envelope()
     assert first["resultCode"] in ("000000", "000004") and again["instanceId"] == first["instanceId"]
     assert Instance.objects.get().request_params["x"] == "1e400"
+
+
+@pytest.mark.parametrize(
+    "order", [dict(period_type="x" * 17), dict(period_number=3_000_000_000), dict(period_number="٣")],
+    ids=["over-long periodType", "periodNumber beyond a Java int", "non-ASCII digit"],
+)  # fmt: skip
+def test_a_query_order_answer_beyond_the_columns_still_provisions(koogallery, fake_openapi, order):
+    order_id = new_order_id()
+    fake_openapi.add_order(order_id, **order)
+    instance = created_v2(koogallery, test=False, order_id=order_id, line_id=f"{order_id}-000001")
+    instance.refresh_from_db()
+    assert instance.provisioning_state == "ready"
+    assert len(instance.period_type) <= 16 and instance.period_number in (None, 1)
