@@ -93,7 +93,9 @@ class Call:
             # The gateway bills from our answer, not from this row: answer anyway, and say so. Any
             # exception, not only DatabaseError: a value the database driver refuses (ValueError)
             # must not break an answer, least of all a stream whose events are already sent.
-            logger.exception("agents_gateway.journal_failed request_id=%s error=%s", self.request_id, type(exc).__name__)
+            logger.exception(
+                "agents_gateway.journal_failed request_id=%s error=%s", self.request_id, type(exc).__name__
+            )
 
 
 def _json(body: dict, status: int = 200) -> JsonResponse:
