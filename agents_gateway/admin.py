@@ -76,7 +76,7 @@ class UsageRecordAdmin(admin.ModelAdmin):
         "source",
         "received_at",
     )
-    search_fields = ("=request_id", "=customer_id", "^customer_name")
+    search_fields = ("request_id__exact", "customer_id__exact", "^customer_name")
     search_help_text = "Exact request id or customer id, or the start of a customer name."
     date_hierarchy = "received_at"
     show_full_result_count = False

@@ -71,6 +71,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "config.ops.ProbeHostMiddleware",  # probes answer whatever Host they come with (config/ops.py)
+    "config.guards.NulParameterMiddleware",  # ?x=%00 is a 400, not a database error (config/guards.py)
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

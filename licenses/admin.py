@@ -75,13 +75,13 @@ class LicenseAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     )
     list_filter = ("status", "kind", "is_test", ExpiryFilter, "valid_until", "created_at")
     search_fields = (
-        "=instance_id",
-        "=order_id",
-        "=last_order_id",
-        "=license_code",
-        "=customer_id",
-        "=event_id",
-        "=public_id",
+        "instance_id__exact",
+        "order_id__exact",
+        "last_order_id__exact",
+        "license_code__exact",
+        "customer_id__exact",
+        "event_id__exact",
+        "public_id__exact",
     )
     search_help_text = "Exact instance id, order id, licence code, customer id, eventId or licence id."
     date_hierarchy = "created_at"
@@ -151,7 +151,7 @@ class LicenseAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 class LicenseEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("created_at", "license", "kind", "from_status", "to_status", "reason", "order_id", "actor")
     list_filter = ("kind", "to_status", "created_at")
-    search_fields = ("=license__instance_id", "=license__license_code", "=order_id", "=delivery_id")
+    search_fields = ("license__instance_id__exact", "license__license_code__exact", "order_id__exact", "delivery_id__exact")
     search_help_text = "Exact instance id, licence code, order id or delivery id."
     list_select_related = ("license",)
     show_full_result_count = False
@@ -162,7 +162,7 @@ class LicenseEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 class LicenseUploadAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("created_at", "event_id", "license", "status", "attempts", "last_error", "finished_at")
     list_filter = ("status", "created_at")
-    search_fields = ("=event_id", "=license__instance_id")
+    search_fields = ("event_id__exact", "license__instance_id__exact")
     search_help_text = "Exact eventId or instance id."
     list_select_related = ("license",)
     show_full_result_count = False

@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.utils.html import format_html
 
-from . import replay
+from . import replay, routes
 from .console import ReadOnlyAdminMixin, operator_actor, pretty_json
 from .models import Delivery
 
@@ -28,6 +28,29 @@ class ResultFilter(admin.SimpleListFilter):
         return queryset
 
 
+class ActivityFilter(admin.SimpleListFilter):
+    """The activities and Kit interfaces of the route table, and "other": the column holds whatever
+    unsigned callers sent, so its distinct values are no menu (and cost a scan of the journal)."""
+
+    title = "activity"
+    parameter_name = "activity"
+
+    @staticmethod
+    def known() -> list[str]:
+        return sorted({name for table in routes.TABLES.values() for name in table})
+
+    def lookups(self, request, model_admin):
+        return [(name, name) for name in self.known()] + [("~other", "other (unknown or none)")]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if not value:
+            return queryset
+        if value == "~other":
+            return queryset.exclude(activity__in=self.known())
+        return queryset.filter(activity=value)
+
+
 @admin.register(Delivery)
 class DeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = (
@@ -43,8 +66,8 @@ class DeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "latency_ms",
         "actor",
     )
-    list_filter = (ResultFilter, "result_code", "scheme", "activity", "verified", "test_flag", "received_at")
-    search_fields = ("=id", "=order_id", "=instance_id", "=tenant_id")
+    list_filter = (ResultFilter, "result_code", "scheme", ActivityFilter, "verified", "test_flag", "received_at")
+    search_fields = ("id__exact", "order_id__exact", "instance_id__exact", "tenant_id__exact")
     search_help_text = "Exact delivery id, order id, instance id or tenant id."
     date_hierarchy = "received_at"
     show_full_result_count = False

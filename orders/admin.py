@@ -72,11 +72,13 @@ class OpenAlertFilter(admin.SimpleListFilter):
         return [("open", "has an open alert"), ("none", "no open alert")]
 
     def queryset(self, request, queryset):
-        open_alert = Q(alerts__resolved_at__isnull=True, alerts__isnull=False)
+        # A subquery, not a join: a join would multiply the alerts column's count, and alerts for
+        # never-seen instances have no instance (NOT IN with a NULL matches nothing).
+        with_open = Alert.objects.filter(resolved_at__isnull=True, instance__isnull=False).values("instance")
         if self.value() == "open":
-            return queryset.filter(open_alert).distinct()
+            return queryset.filter(pk__in=with_open)
         if self.value() == "none":
-            return queryset.exclude(pk__in=Alert.objects.filter(resolved_at__isnull=True).values("instance"))
+            return queryset.exclude(pk__in=with_open)
         return queryset
 
 
@@ -106,12 +108,12 @@ class InstanceAdmin(admin.ModelAdmin):
         "created_at",
     )
     search_fields = (
-        "=instance_id",
-        "=order_id",
-        "=order_line_id",
-        "=customer_id",
+        "instance_id__exact",
+        "order_id__exact",
+        "order_line_id__exact",
+        "customer_id__exact",
         "^customer_name",
-        "=orders__order_id",
+        "orders__order_id__exact",
     )
     search_help_text = (
         "Exact instance id, order id (purchase, renewal, upgrade…), order line id or customer id; customer name prefix."
@@ -269,7 +271,7 @@ class JobAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "created_at",
     )
     list_filter = ("state", "kind", "is_test", "created_at")
-    search_fields = ("=instance__instance_id", "=order_id", "=notification__order_id")
+    search_fields = ("instance__instance_id__exact", "order_id__exact", "notification__order_id__exact")
     search_help_text = "Exact instance id or order id."
     show_full_result_count = False
     list_per_page = 50
@@ -299,7 +301,7 @@ class UsageRecordAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     list_display = ("metering_sn", "instance", "window", "value", "state", "record_code", "attempts", "pushed")
     list_filter = ("state", "record_code", "begin_at")
-    search_fields = ("=instance__instance_id", "=metering_sn", "=package_instance_id")
+    search_fields = ("instance__instance_id__exact", "metering_sn__exact", "package_instance_id__exact")
     search_help_text = "Exact instance id, metering_sn or package instance id."
     show_full_result_count = False
     list_per_page = 50
@@ -351,7 +353,7 @@ class OpenFilter(admin.SimpleListFilter):
 class AlertAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("last_seen_at", "kind", "instance_ref", "count", "message", "resolved_at", "resolved_by")
     list_filter = (OpenFilter, "kind", "last_seen_at")
-    search_fields = ("=instance_ref",)
+    search_fields = ("instance_ref__exact",)
     show_full_result_count = False
     readonly_fields = [f.name for f in Alert._meta.fields]
     actions = ("resolve",)
@@ -371,7 +373,7 @@ class AlertAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 class OrderNotificationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("last_received_at", "order_id", "order_line_id", "count", "is_test", "query_order_at")
     list_filter = ("is_test", "last_received_at")
-    search_fields = ("=order_id", "=order_line_id")
+    search_fields = ("order_id__exact", "order_line_id__exact")
     show_full_result_count = False
     readonly_fields = [f.name for f in OrderNotification._meta.fields if f.name != "query_order"] + ["answer"]
     exclude = ("query_order",)
@@ -385,7 +387,7 @@ class OrderNotificationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 class DemoWorkspaceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("instance_id", "status", "admin_user", "plan", "seats", "expires_at", "is_test", "updated_at")
     list_filter = ("status", "is_test")
-    search_fields = ("=instance_id",)
+    search_fields = ("instance_id__exact",)
     show_full_result_count = False
     exclude = ("admin_password",)
     readonly_fields = [f.name for f in DemoWorkspace._meta.fields if f.name != "admin_password"]

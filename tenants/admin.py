@@ -46,7 +46,7 @@ class ApplicationInline(ReadOnlyAdminMixin, admin.TabularInline):
 class TenantAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("tenant_id", "name", "tenant_code", "status", "domain_name", "instance_id", "is_test", "updated_at")
     list_filter = ("status", "is_test", "updated_at")
-    search_fields = ("=tenant_id", "=tenant_code", "name", "=instance_id", "=bindings__instance_id")
+    search_fields = ("tenant_id__exact", "tenant_code__exact", "name", "instance_id__exact", "bindings__instance_id__exact")
     search_help_text = "Exact tenant id, tenant code or instance id; or part of the name."
     show_full_result_count = False
     inlines = (BindingInline, ApplicationInline)
@@ -99,7 +99,7 @@ class ApplicationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("app_id", "tenant", "client_id", "secret", "secret_state", "active", "instance_id", "updated_at")
     list_filter = ("secret_state", "active", "is_test")
     list_select_related = ("tenant",)
-    search_fields = ("=app_id", "=client_id", "=tenant__tenant_id", "=instance_id")
+    search_fields = ("app_id__exact", "client_id__exact", "tenant__tenant_id__exact", "instance_id__exact")
     fields = (
         "tenant",
         "app_id",
@@ -136,7 +136,7 @@ class DepartmentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("org_code", "name", "parent_code", "tenant", "removed", "updated_at")
     list_filter = ("removed", ("tenant", admin.RelatedOnlyFieldListFilter))
     list_select_related = ("tenant",)
-    search_fields = ("=org_code", "name", "=parent_code", "=tenant__tenant_id")
+    search_fields = ("org_code__exact", "name", "parent_code__exact", "tenant__tenant_id__exact")
     search_help_text = "Exact org code, parent code or tenant id; or part of the name."
     show_full_result_count = False
     ordering = ("tenant", "parent_code", "org_code")
@@ -154,7 +154,7 @@ class TenantUserAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "is_test",
     )
     list_select_related = ("tenant",)
-    search_fields = ("=user_name", "name", "=tenant__tenant_id", "=org_code", "=employee_code", "=app_id")
+    search_fields = ("user_name__exact", "name", "tenant__tenant_id__exact", "org_code__exact", "employee_code__exact", "app_id__exact")
     search_help_text = "Exact userName, tenant id, org code, employee code or app id; or part of the name."
     show_full_result_count = False
 
@@ -176,7 +176,7 @@ class SyncLogAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "delivery",
     )
     list_filter = ("interface", "scheme", "flag", "result_code", "is_test", "created_at")
-    search_fields = ("=tenant_id", "=instance_id", "=app_id", "=delivery_id")
+    search_fields = ("tenant_id__exact", "instance_id__exact", "app_id__exact", "delivery_id__exact")
     search_help_text = "Exact tenant id, instance id, app id or delivery id."
     date_hierarchy = "created_at"
     show_full_result_count = False
@@ -192,4 +192,4 @@ class SsoAccountAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("user_name", "tenant", "role", "user", "last_sign_in_at")
     list_filter = ("role",)
     list_select_related = ("tenant", "user")
-    search_fields = ("=user_name", "=tenant__tenant_id")
+    search_fields = ("user_name__exact", "tenant__tenant_id__exact")

@@ -102,3 +102,32 @@ def test_the_detail_page_of_a_body_nested_too_deep_shows_it_as_text(operator, ko
     delivery = Delivery.objects.get()
     page = operator.get(reverse("admin:marketplace_isv_delivery_change", args=[delivery.pk]))
     assert page.status_code == 200 and "[[[[" in page.content.decode()
+
+
+def test_searches_are_exact_and_case_sensitive_so_the_indexes_serve_them(operator, koogallery):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    koogallery.v2("echo", {"orderId": "CS-SEARCH-1"})
+    with CaptureQueriesContext(connection) as queries:
+        page = operator.get(reverse("admin:marketplace_isv_delivery_changelist"), {"q": "CS-SEARCH-1"})
+    assert page.status_code == 200 and "CS-SEARCH-1" in page.content.decode()
+    searched = [q["sql"] for q in queries.captured_queries if "CS-SEARCH-1" in q["sql"]]
+    assert searched and not any("UPPER(" in sql for sql in searched)
+    assert operator.get(reverse("admin:marketplace_isv_delivery_changelist"), {"q": "not-a-uuid"}).status_code == 200
+
+
+def test_the_activity_filter_offers_the_route_table_not_what_callers_sent(operator, koogallery):
+    koogallery.v2("junkActivityXyz", {}, key="wrong")
+    url = reverse("admin:marketplace_isv_delivery_changelist")
+    page = operator.get(url).content.decode()
+    assert "?activity=newInstance" in page and "?activity=junkActivityXyz" not in page
+    other = operator.get(url, {"activity": "~other"}).content.decode()
+    assert "junkActivityXyz" in other
+
+
+def test_a_nul_in_a_filter_parameter_is_a_400_not_a_500(operator):
+    operator.raise_request_exception = False  # what a browser would get
+    for query in ("?result_code=%00", "?activity=%00", "?q=%00"):
+        response = operator.get(reverse("admin:marketplace_isv_delivery_changelist") + query)
+        assert response.status_code == 400, query

@@ -157,3 +157,16 @@ def test_a_view_only_operator_gets_no_actions(client, instances):
     assert "freeze_as_operator" not in response.content.decode()
     client.post(reverse(CHANGELIST), {"action": "freeze_as_operator", "_selected_action": [instances["active"].pk]})
     assert Instance.objects.get(pk=instances["active"].pk).status == "active"
+
+
+def test_the_open_alert_filter_ignores_alerts_for_never_seen_instances(admin_client, koogallery):
+    quiet = created_v2(koogallery, test=False)
+    loud = created_v2(koogallery, test=False)
+    Alert.objects.create(kind="unknown_instance", instance=None, instance_ref="never-seen", message="m")
+    Alert.objects.create(kind="job_failed", instance=loud, instance_ref=loud.instance_id, message="a")
+    Alert.objects.create(kind="released_instance", instance=loud, instance_ref=loud.instance_id, message="b")
+    url = reverse("admin:orders_instance_changelist")
+    none = admin_client.get(url, {"alert": "none"}).context["cl"].result_list
+    opened = admin_client.get(url, {"alert": "open"}).context["cl"].result_list
+    assert [i.pk for i in none] == [quiet.pk]
+    assert [(i.pk, i.open_alert_count) for i in opened] == [(loud.pk, 2)]
