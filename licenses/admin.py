@@ -151,7 +151,12 @@ class LicenseAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 class LicenseEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("created_at", "license", "kind", "from_status", "to_status", "reason", "order_id", "actor")
     list_filter = ("kind", "to_status", "created_at")
-    search_fields = ("license__instance_id__exact", "license__license_code__exact", "order_id__exact", "delivery_id__exact")
+    search_fields = (
+        "license__instance_id__exact",
+        "license__license_code__exact",
+        "order_id__exact",
+        "delivery_id__exact",
+    )
     search_help_text = "Exact instance id, licence code, order id or delivery id."
     list_select_related = ("license",)
     show_full_result_count = False

@@ -46,7 +46,13 @@ class ApplicationInline(ReadOnlyAdminMixin, admin.TabularInline):
 class TenantAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("tenant_id", "name", "tenant_code", "status", "domain_name", "instance_id", "is_test", "updated_at")
     list_filter = ("status", "is_test", "updated_at")
-    search_fields = ("tenant_id__exact", "tenant_code__exact", "name", "instance_id__exact", "bindings__instance_id__exact")
+    search_fields = (
+        "tenant_id__exact",
+        "tenant_code__exact",
+        "name",
+        "instance_id__exact",
+        "bindings__instance_id__exact",
+    )
     search_help_text = "Exact tenant id, tenant code or instance id; or part of the name."
     show_full_result_count = False
     inlines = (BindingInline, ApplicationInline)
@@ -154,7 +160,14 @@ class TenantUserAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "is_test",
     )
     list_select_related = ("tenant",)
-    search_fields = ("user_name__exact", "name", "tenant__tenant_id__exact", "org_code__exact", "employee_code__exact", "app_id__exact")
+    search_fields = (
+        "user_name__exact",
+        "name",
+        "tenant__tenant_id__exact",
+        "org_code__exact",
+        "employee_code__exact",
+        "app_id__exact",
+    )
     search_help_text = "Exact userName, tenant id, org code, employee code or app id; or part of the name."
     show_full_result_count = False
 
