@@ -181,8 +181,12 @@ class LicenseUploadAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         retried = 0
         for upload in queryset:
             if upload.status == LicenseUpload.Status.FAILED:
-                uploads.upload_retry(upload_id=upload.pk, actor=operator_actor(request))
-                retried += 1
+                again = uploads.upload_retry(upload_id=upload.pk, actor=operator_actor(request))
+                retried += again.status == LicenseUpload.Status.PENDING
+        skipped = queryset.count() - retried
+        note = f" {skipped} skipped (not failed, or the licence is revoked)." if skipped else ""
         self.message_user(
-            request, f"{retried} failed upload(s) queued again.", messages.SUCCESS if retried else messages.WARNING
+            request,
+            f"{retried} failed upload(s) queued again.{note}",
+            messages.SUCCESS if retried else messages.WARNING,
         )

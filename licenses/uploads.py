@@ -64,7 +64,10 @@ def _reset(upload: LicenseUpload) -> None:
 def upload_retry(*, upload_id: int, actor: str) -> LicenseUpload:
     """An operator retries a failed upload: a fresh set of attempts."""
     with transaction.atomic():
-        upload = LicenseUpload.objects.select_for_update().get(pk=upload_id)
+        upload = LicenseUpload.objects.select_related("license").select_for_update().get(pk=upload_id)
+        if upload.license.status == License.Status.REVOKED:
+            logger.info("licenses.upload_retry_refused upload=%s reason=revoked actor=%s", upload.pk, actor)
+            return upload  # the seller revoked it: nothing of it goes out again
         if upload.status == Status.FAILED:
             _reset(upload)
             logger.info("licenses.upload_retried upload=%s actor=%s", upload.pk, actor)

@@ -7,6 +7,7 @@ calls go through, recorded with `operator:<username>` as the actor.
 from __future__ import annotations
 
 from datetime import UTC
+from urllib.parse import urlencode
 
 from django.contrib import admin, messages
 from django.db import transaction
@@ -178,7 +179,7 @@ class InstanceAdmin(admin.ModelAdmin):
         counts = dict(obj.usage_records.values_list("state").annotate(n=Count("id")).order_by())
         if not counts:
             return "—"
-        url = reverse("admin:orders_usagerecord_changelist") + f"?q={obj.instance_id}"
+        url = reverse("admin:orders_usagerecord_changelist") + "?" + urlencode({"q": obj.instance_id})
         summary = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
         return format_html('<a href="{}">{}</a>', url, summary)
 

@@ -4,6 +4,8 @@ ciphertexts through the same service the Kit call uses. Secrets are never displa
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from django.contrib import admin, messages
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -83,7 +85,7 @@ class TenantAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             '<a href="{}">department tree</a> · <a href="{}">authorised users</a> · <a href="{}">sync log</a>',
             reverse("admin:tenants_tenant_departments", args=[obj.pk]),
             reverse("admin:tenants_tenantuser_changelist") + f"?tenant__id__exact={obj.pk}",
-            reverse("admin:tenants_synclog_changelist") + f"?q={obj.tenant_id}",
+            reverse("admin:tenants_synclog_changelist") + "?" + urlencode({"q": obj.tenant_id}),
         )
 
     def department_tree_view(self, request, pk):

@@ -154,3 +154,22 @@ def test_a_failed_upload_is_retried_from_the_admin(
     upload.refresh_from_db()
     assert (upload.status, upload.attempts) == ("done", 1)
     assert [u["event_id"] for u in fake_openapi.uploads()] == ["evt-admin"]
+
+
+def test_a_failed_upload_of_a_revoked_licence_is_not_sent_again(
+    admin_client, koogallery, fake_openapi, settings, django_capture_on_commit_callbacks
+):
+    settings.ISV_LICENSE_UPLOAD_MAX_ATTEMPTS = 1
+    instance_id, _ = issued(koogallery)
+    fake_openapi.fail_next(UPLOAD_PREFIX)
+    fields = {"instanceId": instance_id, "eventId": "evt-revoked", "effectiveTime": stamp(in_days(0)),
+              "expireTime": stamp(in_days(30))}  # fmt: skip
+    with django_capture_on_commit_callbacks(execute=True):
+        koogallery.v2("getLicenseAsync", fields).assert_envelope()
+    upload = LicenseUpload.objects.get(event_id="evt-revoked")
+    License.objects.filter(pk=upload.license_id).update(status="revoked")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = action(admin_client, "/admin/licenses/licenseupload/", "retry_selected", upload.pk)
+    assert "0 failed upload(s) queued again. 1 skipped" in response.content.decode()
+    upload.refresh_from_db()
+    assert upload.status == "failed" and fake_openapi.uploads() == []

@@ -158,3 +158,10 @@ def test_departments_page_of_an_empty_tenant(admin_client):
     tenant = Tenant.objects.create(tenant_id="empty")
     assert "No live departments" in page(admin_client, reverse("admin:tenants_tenant_departments", args=[tenant.pk]))
     assert Department.objects.count() == 0
+
+
+def test_the_see_also_links_carry_any_tenant_id_intact(admin_client, kit_v2):
+    kit_v2("tenantSync", flag=1, tenantId="a&b c", name="Odd", timeStamp=stamp())
+    tenant = Tenant.objects.get(tenant_id="a&b c")
+    page = admin_client.get(reverse("admin:tenants_tenant_change", args=[tenant.pk])).content.decode()
+    assert "?q=a%26b+c" in page
