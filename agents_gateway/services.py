@@ -13,6 +13,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from marketplace_isv import strict_json
+
 from .models import HeaderSample, UsageRecord
 from .usage import TOKEN_FIELDS, Usage, UsageError
 
@@ -43,20 +45,6 @@ def _fit_columns(usage: Usage) -> None:
         # 9999999999999.9999 rounds to 14 digits).
         if abs(duration) >= DURATION_LIMIT or abs(duration.quantize(Decimal("0.001"))) >= DURATION_LIMIT:
             raise UsageError("usage.video_duration is larger than the journal holds (13 digits)")
-
-
-def _too_deep(value: Any, limit: int) -> bool:
-    """Whether JSON `value` nests deeper than `limit`, found without recursion. Whatever depth the
-    body's reading allowed, the JSONField encodes the object again from a deeper stack, where a
-    few levels fewer already raise RecursionError: the journal keeps only a sane depth."""
-    pending = [(value, 1)]
-    while pending:
-        item, depth = pending.pop()
-        if isinstance(item, (dict, list)):
-            if depth > limit:
-                return True
-            pending.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
-    return False
 
 
 def _latency(value: float | None) -> float | None:
@@ -107,7 +95,9 @@ def usage_record(
         parsed, raw = usage, usage.as_json()
     else:
         parsed, raw = Usage.parse(usage), dict(usage)
-        if _too_deep(raw, USAGE_MAX_DEPTH):
+        # Whatever depth the body's reading allowed, the JSONField encodes the object again from
+        # a deeper stack: the journal keeps only a sane depth.
+        if strict_json.depth_exceeds(raw, USAGE_MAX_DEPTH):
             raise UsageError(f"usage nests deeper than {USAGE_MAX_DEPTH} levels")
     _fit_columns(parsed)
     latency = _latency(latency_ms)

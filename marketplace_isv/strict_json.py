@@ -38,7 +38,7 @@ def loads(text: str, *, refuse_nul: bool = False) -> Any:
         value = json.loads(text, parse_constant=_no_constant, parse_float=_number)
     except RecursionError:
         raise ValueError("nesting too deep") from None
-    if text.count("[") + text.count("{") > MAX_DEPTH and _depth_exceeds(value, MAX_DEPTH):
+    if text.count("[") + text.count("{") > MAX_DEPTH and depth_exceeds(value, MAX_DEPTH):
         raise ValueError("nesting too deep")
     if _SURROGATE_ESCAPE.search(text) and has_surrogate(value):
         raise ValueError("lone surrogate escape")
@@ -61,7 +61,7 @@ def _walk(value: Any):
             stack.extend((child, depth + 1) for child in item)
 
 
-def _depth_exceeds(value: Any, limit: int) -> bool:
+def depth_exceeds(value: Any, limit: int) -> bool:
     """More than `limit` containers inside one another (only containers are walked)."""
     stack = [(value, 0)]
     while stack:
