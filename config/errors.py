@@ -15,9 +15,7 @@ from marketplace_isv import keys
 from marketplace_isv.envelope import CONTENT_TYPE, INTERNAL_ERROR, PARAM_INVALID, Result, render
 
 
-def _koogallery(request: HttpRequest, code: str) -> HttpResponse | None:
-    if not request.path.startswith("/koogallery/"):
-        return None
+def _koogallery(request: HttpRequest, code: str) -> HttpResponse:
     key = keys.primary_kit() if "/produceAPI/" in request.path else keys.primary_basic()
     body, signature = render(Result.of(code), key.secret)
     response = HttpResponse(body, content_type=CONTENT_TYPE, status=200)
@@ -25,49 +23,60 @@ def _koogallery(request: HttpRequest, code: str) -> HttpResponse | None:
     return response
 
 
-def _json_api(request: HttpRequest, status: int, detail: str) -> HttpResponse | None:
-    if not request.path.startswith("/api/"):
-        return None
-    response = JsonResponse({"detail": detail}, status=status)
-    response["Cache-Control"] = "no-store"
-    return response
+def _answer(request: HttpRequest, *, code: str, status: int, detail: str, agents, django) -> HttpResponse:
+    """The error answer for the request's path: the gateway's own shape under /agents/, a signed
+    envelope under /koogallery/, `{"detail"}` under /api/, else Django's page."""
+    if request.path.startswith("/agents/"):
+        return agents()
+    if request.path.startswith("/koogallery/"):
+        return _koogallery(request, code)
+    if request.path.startswith("/api/"):
+        response = JsonResponse({"detail": detail}, status=status)
+        response["Cache-Control"] = "no-store"
+        return response
+    return django()
 
 
 def bad_request(request, exception=None):
-    if request.path.startswith("/agents/"):
-        return agents_errors.bad_request(request, exception)
-    if isinstance(exception, RequestDataTooBig):
-        answer = _json_api(request, 413, "the body is too large")
-    else:
-        answer = _json_api(request, 400, "bad request")
-    return _koogallery(request, PARAM_INVALID) or answer or defaults.bad_request(request, exception)
+    too_big = isinstance(exception, RequestDataTooBig)
+    return _answer(
+        request,
+        code=PARAM_INVALID,
+        status=413 if too_big else 400,
+        detail="the body is too large" if too_big else "bad request",
+        agents=lambda: agents_errors.bad_request(request, exception),
+        django=lambda: defaults.bad_request(request, exception),
+    )
 
 
 def permission_denied(request, exception=None):
-    if request.path.startswith("/agents/"):
-        return agents_errors.permission_denied(request, exception)
-    return (
-        _koogallery(request, PARAM_INVALID)
-        or _json_api(request, 403, "forbidden")
-        or defaults.permission_denied(request, exception)
+    return _answer(
+        request,
+        code=PARAM_INVALID,
+        status=403,
+        detail="forbidden",
+        agents=lambda: agents_errors.permission_denied(request, exception),
+        django=lambda: defaults.permission_denied(request, exception),
     )
 
 
 def page_not_found(request, exception=None):
-    if request.path.startswith("/agents/"):
-        return agents_errors.page_not_found(request, exception)
-    return (
-        _koogallery(request, PARAM_INVALID)
-        or _json_api(request, 404, "not found")
-        or defaults.page_not_found(request, exception)
+    return _answer(
+        request,
+        code=PARAM_INVALID,
+        status=404,
+        detail="not found",
+        agents=lambda: agents_errors.page_not_found(request, exception),
+        django=lambda: defaults.page_not_found(request, exception),
     )
 
 
 def server_error(request):
-    if request.path.startswith("/agents/"):
-        return agents_errors.server_error(request)
-    return (
-        _koogallery(request, INTERNAL_ERROR)
-        or _json_api(request, 500, "internal error")
-        or defaults.server_error(request)
+    return _answer(
+        request,
+        code=INTERNAL_ERROR,
+        status=500,
+        detail="internal error",
+        agents=lambda: agents_errors.server_error(request),
+        django=lambda: defaults.server_error(request),
     )

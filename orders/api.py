@@ -51,9 +51,9 @@ def _text(item: dict[str, Any], name: str, *, required: bool = False) -> str:
 
 
 def _shown(value: Any, limit: int) -> str:
-    """Caller-sent text as it may be stored and shown: cut, NUL and lone surrogates escaped."""
-    text = str(value)[:limit].replace("\x00", "\\x00")
-    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    """Caller-sent text as it may be stored and shown: cut, NUL escaped (the body's strict
+    reading already refused lone surrogates)."""
+    return str(value)[:limit].replace("\x00", "\\x00")
 
 
 def _one(item: Any) -> dict[str, Any]:

@@ -8,29 +8,38 @@ PostgreSQL and in SQLite ≥ 3.35 (embedded mode), like marketplace_isv.nonces.
 
 from __future__ import annotations
 
+import functools
+
 from django.db import connection
 from django.db.models import CharField, Model
 
 
-def fit(obj: Model, names=None) -> None:
-    """Cut text to its column's length: KooGallery's fields may exceed their documented maximum
-    (§4.0) and must not turn into a database error. Ids are sized far above their maximum."""
-    for field in obj._meta.concrete_fields:
-        if isinstance(field, CharField) and field.max_length and (names is None or field.name in names):
-            value = getattr(obj, field.attname)
-            if isinstance(value, str) and len(value) > field.max_length:
-                setattr(obj, field.attname, value[: field.max_length])
+@functools.cache
+def text_limits(model: type[Model]) -> dict[str, int]:
+    """The length of each of `model`'s text columns, by field name."""
+    return {
+        field.name: field.max_length
+        for field in model._meta.concrete_fields
+        if isinstance(field, CharField) and field.max_length
+    }
 
 
 def fitted(model: type[Model], **values):
-    """`values` for `model`'s columns with text cut to each column's length, as `fit` does: for a
-    row created or looked up from a call's ids (§4.0)."""
+    """`values` for `model`'s columns with text cut to each column's length: KooGallery's fields
+    may exceed their documented maximum (§4.0) and must not turn into a database error, and a row
+    created from a call's ids is looked up again by the same cut values."""
+    limits = text_limits(model)
     for name, value in values.items():
-        if isinstance(value, str):
-            field = model._meta.get_field(name)
-            if isinstance(field, CharField) and field.max_length and len(value) > field.max_length:
-                values[name] = value[: field.max_length]
+        if isinstance(value, str) and len(value) > limits.get(name, len(value)):
+            values[name] = value[: limits[name]]
     return values
+
+
+def fit(obj: Model, names=None) -> None:
+    """`fitted` for a model instance's own fields (all of them, or `names`)."""
+    names = text_limits(type(obj)) if names is None else names
+    for name, value in fitted(type(obj), **{name: getattr(obj, name) for name in names}).items():
+        setattr(obj, name, value)
 
 
 def insert_unless_conflict(obj: Model) -> bool:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import logging
 import re
 import time
@@ -15,7 +14,6 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import CharField
 from django.utils import timezone
 
 from .. import alerts, jobs, statements
@@ -63,10 +61,8 @@ class Purchase:
     def __post_init__(self):
         # Text cut to the instance's columns (§4.0): the row is written, and found again on a
         # repeat, by the same values (the call's own are kept in `params`).
-        for name, limit in _text_limits().items():
-            value = getattr(self, name)
-            if len(value) > limit:
-                object.__setattr__(self, name, value[:limit])
+        for name, value in fitted(Instance, **{name: getattr(self, name) for name in PURCHASE_COLUMNS}).items():
+            object.__setattr__(self, name, value)
 
 
 @dataclass(frozen=True)
@@ -93,16 +89,6 @@ PURCHASE_COLUMNS = (
     "charging_mode", "period_type", "period_number", "order_amount", "provision_type", "quantity",
     "disk_size", "band_width", "saas_extend_params",
 )  # fmt: skip
-
-
-@functools.cache
-def _text_limits() -> dict[str, int]:
-    limits = {}
-    for name in PURCHASE_COLUMNS:
-        column = Instance._meta.get_field(name)
-        if isinstance(column, CharField) and column.max_length:
-            limits[name] = column.max_length
-    return limits
 
 
 def _new_values(purchase: Purchase, instance_id: str, now) -> dict[str, Any]:

@@ -310,11 +310,10 @@ def instance_upgrade(
 def instance_check_change(
     *, instance_id: str, change: ChangeRequest, is_test: bool, delivery_id=None, actor: str
 ) -> Outcome:
-    """changeInstanceCheck (§4.1.7): the provisioner decides; debug calls are always accepted.
-    Every refusal is 000002 (U23; 000003 is not among this interface's codes, §5.5, §6), also for
-    a never-seen or released instance, which still raise their operator alerts."""
-    if is_test:
-        return Outcome()
+    """changeInstanceCheck (§4.1.7) for real traffic (debug calls are accepted by the callback,
+    before any field is checked): the provisioner decides. Every refusal is 000002 (U23; 000003 is
+    not among this interface's codes, §5.5, §6), also for a never-seen or released instance, which
+    still raise their operator alerts."""
     instance = Instance.objects.filter(instance_id=instance_id).first()
     if instance is None:
         unknown(instance_id, "changeInstanceCheck", is_test=is_test, delivery_id=delivery_id)
