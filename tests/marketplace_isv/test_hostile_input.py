@@ -210,3 +210,5 @@ def test_moderate_nesting_is_refused_cleanly_signed_or_not(koogallery, leaf, dep
     raw = ('{"activity":"echo","testFlag":"1","zz":' + "[" * depth + leaf + "]" * depth + "}").encode()
     assert koogallery.v2(None, raw_body=raw, signature="0" * 64).assert_envelope()["resultCode"] == "000001"
     assert koogallery.v2(None, raw_body=raw).assert_envelope()["resultCode"] == "000002"
+    journaled = list(Delivery.objects.order_by("received_at").values_list("verified", "result_code"))
+    assert journaled == [(False, "000001"), (True, "000002")]  # both recorded, whole
