@@ -57,6 +57,8 @@ def _latency(value: float | None) -> float | None:
         raise UsageError("latency_ms is out of range") from exc
     if not math.isfinite(latency):
         raise UsageError("latency_ms is not a finite number")
+    if latency < 0:
+        raise UsageError("latency_ms must not be negative")
     return latency
 
 
@@ -163,7 +165,7 @@ def header_sample_take(
                 received_at=timezone.now(),
                 method=method[:8],
                 path=path.replace("\x00", "%00")[:512],  # PostgreSQL text holds no NUL: its wire spelling
-                header_names=sorted(header_names),
+                header_names=sorted(name.replace("\x00", "%00") for name in header_names),
                 token_header=token_header[:128],
                 token_form=token_form[:16],
                 outcome=outcome[:32],

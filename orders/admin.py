@@ -215,10 +215,13 @@ class InstanceAdmin(admin.ModelAdmin):
         for instance_id in queryset.values_list("instance_id", flat=True):
             with transaction.atomic():
                 outcome = action(instance_id)
-            ok = getattr(outcome, "code", "000000") == "000000" and outcome != 0
+            if isinstance(outcome, int):
+                ok, why = outcome > 0, "nothing failed or waiting"
+            else:
+                ok, why = outcome.code == "000000", outcome.message
             done += 1 if ok else 0
             if not ok:
-                self.message_user(request, f"{instance_id}: not {label}", messages.WARNING)
+                self.message_user(request, f"{instance_id}: not {label} ({why})", messages.WARNING)
         if done:
             self.message_user(request, f"{done} instance(s) {label}.", messages.SUCCESS)
 
@@ -236,13 +239,7 @@ class InstanceAdmin(admin.ModelAdmin):
         self._each(
             request,
             queryset,
-            lambda iid: services.instance_freeze(
-                instance_id=iid,
-                reason="operator",
-                activity="operator freeze",
-                is_test=True,
-                actor=operator_actor(request),
-            ),
+            lambda iid: services.instance_freeze_by_operator(instance_id=iid, actor=operator_actor(request)),
             "frozen",
         )
 
@@ -251,9 +248,7 @@ class InstanceAdmin(admin.ModelAdmin):
         self._each(
             request,
             queryset,
-            lambda iid: services.instance_unfreeze(
-                instance_id=iid, activity="operator unfreeze", is_test=True, actor=operator_actor(request)
-            ),
+            lambda iid: services.instance_unfreeze_by_operator(instance_id=iid, actor=operator_actor(request)),
             "unfrozen",
         )
 
@@ -287,13 +282,21 @@ class JobAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def has_operate_permission(self, request):
         return request.user.has_perm("orders.change_instance")
 
-    @admin.action(description="Retry the selected jobs' instances (re-queue failed jobs)", permissions=["operate"])
+    @admin.action(description="Retry the selected jobs' work (re-queue failed jobs)", permissions=["operate"])
     def retry_failed(self, request, queryset):
-        count = 0
+        """An instance's failed jobs are queued again as what the instance needs now; an
+        orderNotify's failed Query Order is fetched again."""
+        count, actor = 0, operator_actor(request)
         for instance_id in set(queryset.filter(instance__isnull=False).values_list("instance__instance_id", flat=True)):
             with transaction.atomic():
-                count += services.instance_retry_provisioning(instance_id=instance_id, actor=operator_actor(request))
-        self.message_user(request, f"{count} job(s) queued again.", messages.SUCCESS)
+                count += services.instance_retry_provisioning(instance_id=instance_id, actor=actor)
+        for notification_id in set(
+            queryset.filter(notification__isnull=False).values_list("notification_id", flat=True)
+        ):
+            with transaction.atomic():
+                count += services.order_notification_retry_fetch(notification_id=notification_id, actor=actor)
+        level = messages.SUCCESS if count else messages.WARNING
+        self.message_user(request, f"{count} job(s) queued again.", level)
 
 
 @admin.register(UsageRecord)
@@ -378,6 +381,19 @@ class OrderNotificationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     show_full_result_count = False
     readonly_fields = [f.name for f in OrderNotification._meta.fields if f.name != "query_order"] + ["answer"]
     exclude = ("query_order",)
+    actions = ("fetch_again",)
+
+    def has_operate_permission(self, request):
+        return request.user.has_perm("orders.change_instance")
+
+    @admin.action(description="Fetch the order again (Query Order failed for good)", permissions=["operate"])
+    def fetch_again(self, request, queryset):
+        count, actor = 0, operator_actor(request)
+        for notification_id in queryset.values_list("pk", flat=True):
+            with transaction.atomic():
+                count += services.order_notification_retry_fetch(notification_id=notification_id, actor=actor)
+        level = messages.SUCCESS if count else messages.WARNING
+        self.message_user(request, f"{count} order fetch(es) queued again.", level)
 
     @admin.display(description="Query Order answer")
     def answer(self, obj):

@@ -28,7 +28,13 @@ from .lifecycle import (
     instance_unfreeze,
     instance_upgrade,
 )
-from .operators import instance_retry_provisioning, instance_usage_record
+from .operators import (
+    instance_freeze_by_operator,
+    instance_retry_provisioning,
+    instance_unfreeze_by_operator,
+    instance_usage_record,
+    order_notification_retry_fetch,
+)
 
 __all__ = [
     "Created",
@@ -40,12 +46,15 @@ __all__ = [
     "instance_create",
     "instance_create_fresh",
     "instance_freeze",
+    "instance_freeze_by_operator",
     "instance_query",
     "instance_refresh",
     "instance_release",
     "instance_retry_provisioning",
     "instance_unfreeze",
+    "instance_unfreeze_by_operator",
     "instance_upgrade",
     "instance_usage_record",
     "order_notification_record",
+    "order_notification_retry_fetch",
 ]

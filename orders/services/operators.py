@@ -7,10 +7,13 @@ from decimal import Decimal
 
 from django.utils import timezone
 
+from marketplace_isv.envelope import INSTANCE_NOT_FOUND
+
 from .. import jobs
-from ..models import Instance, Job, Provisioning, Status
+from ..models import Instance, Job, OrderNotification, Provisioning, Status
 from ..states import transition
-from .common import locked
+from .common import Outcome, locked
+from .lifecycle import instance_freeze, instance_unfreeze
 
 
 def instance_retry_provisioning(*, instance_id: str, actor: str) -> int:
@@ -39,6 +42,53 @@ def instance_retry_provisioning(*, instance_id: str, actor: str) -> int:
             note=True,
         )
     return count
+
+
+def instance_freeze_by_operator(*, instance_id: str, actor: str) -> Outcome:
+    """Admin: freeze (data kept). A released instance is refused with its reason and raises no
+    alert: the alerts are for what KooGallery sends, and nothing is left to freeze."""
+    return _unless_gone(instance_id) or instance_freeze(
+        instance_id=instance_id, reason="operator", activity="operator freeze", is_test=True, actor=actor
+    )
+
+
+def instance_unfreeze_by_operator(*, instance_id: str, actor: str) -> Outcome:
+    """Admin: unfreeze, as `instance_freeze_by_operator` refuses a released instance."""
+    return _unless_gone(instance_id) or instance_unfreeze(
+        instance_id=instance_id, activity="operator unfreeze", is_test=True, actor=actor
+    )
+
+
+def _unless_gone(instance_id: str) -> Outcome | None:
+    instance = locked(instance_id)
+    if instance is None:
+        return Outcome(INSTANCE_NOT_FOUND, "instance does not exist")
+    if instance.status == Status.RELEASED:
+        return Outcome(INSTANCE_NOT_FOUND, "instance was released", instance)
+    return None
+
+
+def order_notification_retry_fetch(*, notification_id: int, actor: str) -> int:
+    """Admin: fetch an orderNotify's order again (Query Order, §7.1) after its job ran out of
+    retries — for example once the open API's AK/SK are fixed. Nothing is queued when the order
+    is already fetched or a fetch is still open. Returns the number of jobs queued (0 or 1)."""
+    notification = OrderNotification.objects.select_for_update().filter(pk=notification_id).first()
+    if notification is None or notification.query_order is not None:
+        return 0
+    open_or_failed = notification.jobs.filter(state__in=(*Job.OPEN, Job.State.FAILED))
+    if open_or_failed.filter(state__in=Job.OPEN).exists() or not open_or_failed.exists():
+        return 0
+    open_or_failed.update(state=Job.State.CANCELLED)
+    jobs.job_add(
+        None,
+        Job.Kind.FETCH_ORDER,
+        actor=actor,
+        notification=notification,
+        order_id=notification.order_id,
+        order_line_id=notification.order_line_id,
+        is_test=notification.is_test,
+    )
+    return 1
 
 
 def instance_usage_record(*, instance_id: str, value: Decimal, at: datetime | None = None) -> Instance:

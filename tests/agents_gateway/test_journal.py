@@ -158,6 +158,7 @@ BIG = 2**63  # one beyond PostgreSQL's bigint
         (call(usage={"video_duration": float("inf")}), "Infinity is not a JSON number"),
         (call(usage={**USAGE, "score": float("nan")}), "NaN is not a JSON number"),
         (call(latency_ms=10**400), "latency_ms"),
+        (call(latency_ms=-1.5), "latency_ms must not be negative"),
         (call(received_at="2025-02-30T00:00:00"), "received_at"),
         (call(received_at="2025-01-01T25:00:00"), "received_at"),
         (call(received_at="2025-01-01T00:00:00+99:00"), "received_at"),

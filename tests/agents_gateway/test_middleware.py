@@ -5,6 +5,7 @@ import base64
 import pytest
 
 from agents_gateway.models import HeaderSample
+from agents_gateway.services import header_sample_take
 from agents_gateway.simulator import AgentsGateway
 from tests.agents_gateway.conftest import KEY, SECRET
 
@@ -44,3 +45,16 @@ def test_a_protected_path_with_an_encoded_nul_is_refused_not_broken_by_its_heade
     reply = AgentsGateway(client, path="/my-agent/%00chat", api_key=KEY, secret="wrong").chat("hi")
     assert reply.status == 401 and reply.json["error"]["message"] == "unauthorized"
     assert HeaderSample.objects.get().path == "/my-agent/%00chat"
+
+
+def test_a_header_name_with_a_nul_is_sampled_in_its_wire_spelling():
+    sample = header_sample_take(
+        method="POST",
+        path="/my-agent/chat",
+        header_names=["X-Odd\x00Name", "Authorization"],
+        token_header="Authorization",
+        token_form="bearer",
+        outcome="verified",
+        limit=5,
+    )
+    assert HeaderSample.objects.get(pk=sample.pk).header_names == ["Authorization", "X-Odd%00Name"]

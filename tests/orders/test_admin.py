@@ -5,7 +5,8 @@ from django.contrib.auth.models import Permission, User
 from django.urls import reverse
 
 from marketplace_isv.simulator.client import new_order_id
-from orders.models import Alert, Instance, Job, Transition
+from marketplace_isv.simulator.fake_openapi import QUERY_ORDER_PATH
+from orders.models import Alert, Instance, Job, OrderNotification, Transition
 from tests.orders.conftest import created_v2
 
 pytestmark = pytest.mark.django_db
@@ -170,3 +171,69 @@ def test_the_open_alert_filter_ignores_alerts_for_never_seen_instances(admin_cli
     opened = admin_client.get(url, {"alert": "open"}).context["cl"].result_list
     assert [i.pk for i in none] == [quiet.pk]
     assert [(i.pk, i.open_alert_count) for i in opened] == [(loud.pk, 2)]
+
+
+@pytest.mark.parametrize("test_flag", [True, False])
+@pytest.mark.parametrize("name", ["freeze_as_operator", "unfreeze_as_operator"])
+def test_operators_cannot_freeze_or_unfreeze_a_released_instance_and_raise_no_alert(
+    admin_client, koogallery, run_on_commit, name, test_flag
+):
+    instance = created_v2(koogallery, test=test_flag)
+    koogallery.v2("releaseInstance", {"instanceId": instance.instance_id}, test=test_flag)
+    response = action(admin_client, name, instance, run_on_commit)
+    text = response.content.decode().lower()  # the admin capitalises its messages
+    label = {"freeze_as_operator": "frozen", "unfreeze_as_operator": "unfrozen"}[name]
+    assert f"{instance.instance_id}: not {label} (instance was released)" in text
+    assert "instance(s) frozen" not in text and "instance(s) unfrozen" not in text
+    instance.refresh_from_db()
+    assert instance.status == "released"
+    assert not Transition.objects.filter(instance=instance, event__in=("freeze", "unfreeze")).exists()
+    assert not Alert.objects.exists()
+
+
+def failed_notification(koogallery, fake_openapi, settings):
+    settings.ORDERS_JOB_MAX_ATTEMPTS = 1
+    order_id = new_order_id()
+    fake_openapi.fail_next(QUERY_ORDER_PATH, times=1)
+    koogallery.v2("orderNotify", {"orderId": order_id, "orderLineId": f"{order_id}-000001"}, test=False)
+    job = Job.objects.get(kind="fetch_order")
+    assert job.state == "failed" and OrderNotification.objects.get().query_order is None
+    return job
+
+
+def test_retrying_a_failed_order_fetch_from_the_job_list_fetches_it_again(
+    admin_client, koogallery, fake_openapi, settings, run_on_commit
+):
+    job = failed_notification(koogallery, fake_openapi, settings)
+    with run_on_commit():
+        response = admin_client.post(
+            reverse("admin:orders_job_changelist"),
+            {"action": "retry_failed", "_selected_action": [job.pk]},
+            follow=True,
+        )
+    assert "1 job(s) queued again." in response.content.decode()
+    job.refresh_from_db()
+    assert job.state == "cancelled"
+    again = Job.objects.exclude(pk=job.pk).get(kind="fetch_order")
+    assert (again.state, again.actor, again.notification_id) == ("done", "operator:admin", job.notification_id)
+    assert OrderNotification.objects.get().query_order is not None
+    assert len(fake_openapi.calls(QUERY_ORDER_PATH)) == 2
+
+
+def test_fetching_an_order_again_from_the_notification_list(
+    admin_client, koogallery, fake_openapi, settings, run_on_commit
+):
+    job = failed_notification(koogallery, fake_openapi, settings)
+    url = reverse("admin:orders_ordernotification_changelist")
+    with run_on_commit():
+        response = admin_client.post(
+            url, {"action": "fetch_again", "_selected_action": [job.notification_id]}, follow=True
+        )
+    assert "1 order fetch(es) queued again." in response.content.decode()
+    assert OrderNotification.objects.get().query_order is not None
+    with run_on_commit():  # fetched now: a second click queues nothing
+        response = admin_client.post(
+            url, {"action": "fetch_again", "_selected_action": [job.notification_id]}, follow=True
+        )
+    assert "0 order fetch(es) queued again." in response.content.decode()
+    assert Job.objects.filter(kind="fetch_order").count() == 2
