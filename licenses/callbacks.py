@@ -86,9 +86,10 @@ def expire_license(payload: dict[str, Any], caller: Caller) -> Result:
 
 
 def release_license(payload: dict[str, Any], caller: Caller) -> Result:
+    """orderId (the original purchase order) is mandatory, as for releaseInstance (§4.3.2)."""
     services.license_release(
         instance_id=fields.text(payload, "instanceId", required=True),
-        order_id=fields.text(payload, "orderId", limit=ID),
+        order_id=fields.text(payload, "orderId", required=True, limit=ID),
         **_by(caller),
     )
     return Result.ok()
@@ -105,7 +106,7 @@ def refresh_license_code(payload: dict[str, Any], caller: Caller) -> Result:
     services.license_code_renew(
         code=code,
         order_id=order_id,
-        order_line_id=fields.text(payload, "orderLineId", limit=ID),
+        order_line_id=fields.text(payload, "orderLineId", required=True, limit=ID),
         scene=scene,
         valid_until=valid_until,
         product_id=fields.text(payload, "productId", limit=ID),

@@ -14,14 +14,18 @@ from ..models import License, LicenseEvent
 Status, Event = License.Status, LicenseEvent.Kind
 
 
-def insert_or_get(candidate: License, **lookup: Any) -> tuple[License, bool]:
-    """INSERT the candidate, or return (locked) the row that won a concurrent insert (house style 3)."""
+def insert_or_get(candidate: License, *, missing_ok: bool = False, **lookup: Any) -> tuple[License | None, bool]:
+    """INSERT the candidate, or return (locked) the row that won a concurrent insert (house style 3).
+    When another unique constraint refused it and no row matches `lookup`: (None, False) with
+    `missing_ok` (the caller tries another candidate), else the IntegrityError."""
     try:
         with transaction.atomic():
             candidate.save(force_insert=True)
     except IntegrityError:
         winner = License.objects.select_for_update().filter(**lookup).first()
         if winner is None:
+            if missing_ok:
+                return None, False
             raise
         return winner, False
     return candidate, True

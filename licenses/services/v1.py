@@ -31,11 +31,10 @@ def _charging_mode(raw_mode: str, period_type: str, valid_until: datetime | None
     return "PERIOD" if (period_type or valid_until) else "ONE_TIME"  # expireTime: periodic only (§4.3.1)
 
 
-def _new_instance_id(business_id: str) -> str:
-    """The first call's businessId, as §4.1.1/§4.3.1 recommend (it is unique per call), else a UUID."""
-    if business_id and len(business_id) <= 64 and business_id.isprintable():
-        return business_id
-    return str(uuid.uuid4())
+def _instance_id_candidates(business_id: str) -> list[str]:
+    """The first call's businessId, as §4.1.1/§4.3.1 recommend, when usable; then UUIDs."""
+    usable = business_id and len(business_id) <= 64 and business_id.isprintable()
+    return ([business_id] if usable else []) + [str(uuid.uuid4()) for _ in range(2)]
 
 
 def _locked_v1(instance_id: str) -> License:
@@ -70,25 +69,32 @@ def license_issue(
     license = License.objects.select_for_update().filter(**lookup).first()
     created = False
     if license is None:
-        candidate = License(
-            kind=Kind.V1,
-            instance_id=_new_instance_id(business_id),
-            order_id=order_id,
-            product_id=product_id,
-            customer_id=customer_id,
-            customer_name=customer_name,
-            sku_code=sku_code,
-            quantity=quantity,
-            charging_mode=_charging_mode(charging_mode, period_type, valid_until),
-            period_type=period_type,
-            period_number=period_number,
-            valid_from=timezone.now(),
-            valid_until=valid_until,
-            is_test=is_test,
-            raw=raw,
-        )
-        signing.stamp_token(candidate, valid_until=valid_until)
-        license, created = insert_or_get(candidate, **lookup)
+        # The businessId is the instanceId unless another licence holds it already (a buyer's
+        # second order may repeat it): then a UUID, as for newInstance (§4.3.1, §5.1).
+        for instance_id in _instance_id_candidates(business_id):
+            candidate = License(
+                kind=Kind.V1,
+                instance_id=instance_id,
+                order_id=order_id,
+                product_id=product_id,
+                customer_id=customer_id,
+                customer_name=customer_name,
+                sku_code=sku_code,
+                quantity=quantity,
+                charging_mode=_charging_mode(charging_mode, period_type, valid_until),
+                period_type=period_type,
+                period_number=period_number,
+                valid_from=timezone.now(),
+                valid_until=valid_until,
+                is_test=is_test,
+                raw=raw,
+            )
+            signing.stamp_token(candidate, valid_until=valid_until)
+            license, created = insert_or_get(candidate, missing_ok=True, **lookup)
+            if license is not None:
+                break
+        else:
+            raise RuntimeError("could not allocate a licence instance id")
     if created:
         transitions.record(
             license, Event.ISSUE, reason="getLicense", delivery_id=delivery_id, actor=actor, order_id=order_id

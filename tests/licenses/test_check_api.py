@@ -81,7 +81,7 @@ def test_an_expired_key_still_learns_of_its_renewal(koogallery, api, shipped_ver
 
 def test_a_released_licence_is_reported_released(koogallery, api):
     instance_id, key = issued(koogallery)
-    koogallery.v1("releaseLicense", {"instanceId": instance_id}).assert_envelope()
+    koogallery.v1("releaseLicense", {"instanceId": instance_id, "orderId": "CS-PURCHASE"}).assert_envelope()
     body = check(api, key).json()
     assert (body["status"], body["token"]) == ("released", None)
 
@@ -155,7 +155,7 @@ def test_an_online_licence_follows_its_instance(api, koogallery):
     assert check(api, row.token).json()["validUntil"] == renewed.strftime("%Y-%m-%dT%H:%M:%SZ")
     koogallery.v1("expireLicense", {"instanceId": instance_id}).assert_envelope()
     assert check(api, row.token).json()["status"] == "frozen"
-    koogallery.v1("releaseLicense", {"instanceId": instance_id}).assert_envelope()
+    koogallery.v1("releaseLicense", {"instanceId": instance_id, "orderId": "CS-PURCHASE"}).assert_envelope()
     assert check(api, row.token).json()["status"] == "released"
 
 

@@ -159,7 +159,7 @@ def test_the_order_validity_is_checked_with_a_tolerance(koogallery):
 @pytest.mark.parametrize("activity", ["expireLicense", "releaseLicense"])
 def test_a_frozen_or_released_instance_answers_000901(koogallery, activity):
     instance_id, _ = issued(koogallery)
-    koogallery.v1(activity, {"instanceId": instance_id}).assert_envelope()
+    koogallery.v1(activity, {"instanceId": instance_id, "orderId": "CS-PURCHASE"}).assert_envelope()
     assert request_licence(koogallery, instance_id).assert_envelope()["resultCode"] == "000901"
 
 

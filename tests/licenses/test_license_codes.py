@@ -147,9 +147,17 @@ def test_unfreeze_after_release_does_not_revive_the_code(koogallery):
 @pytest.mark.parametrize(
     "activity,fields",
     [
-        ("refreshLicenseCode", {"scene": "RENEWAL", "orderId": "CS1", "expireTime": "20300101000000"}),
-        ("refreshLicenseCode", {"license": "L", "orderId": "CS1", "expireTime": "20300101000000"}),
-        ("refreshLicenseCode", {"license": "L", "scene": "RENEWAL", "orderId": "CS1"}),
+        (
+            "refreshLicenseCode",
+            {"scene": "RENEWAL", "orderId": "CS1", "orderLineId": "L1", "expireTime": "20300101000000"},
+        ),
+        ("refreshLicenseCode", {"license": "L", "orderId": "CS1", "orderLineId": "L1", "expireTime": "20300101000000"}),
+        ("refreshLicenseCode", {"license": "L", "scene": "RENEWAL", "orderId": "CS1", "orderLineId": "L1"}),
+        (
+            "refreshLicenseCode",
+            {"license": "L", "scene": "RENEWAL", "orderLineId": "L1", "expireTime": "20300101000000"},
+        ),
+        ("refreshLicenseCode", {"license": "L", "scene": "RENEWAL", "orderId": "CS1", "expireTime": "20300101000000"}),
         ("updateLicenseCodeStatus", {"status": "FREEZE"}),
         ("updateLicenseCodeStatus", {"license": "L", "status": "DELETE"}),
         ("releaseLicenseCode", {"orderId": "CS1"}),
@@ -165,7 +173,13 @@ def test_a_17_digit_expire_time_is_accepted(koogallery):
     code = new_code()
     reply = koogallery.v2(
         "refreshLicenseCode",
-        {"scene": "RENEWAL", "orderId": "CS17", "license": code, "expireTime": "20301124023618256"},
+        {
+            "scene": "RENEWAL",
+            "orderId": "CS17",
+            "orderLineId": "CS17-000001",
+            "license": code,
+            "expireTime": "20301124023618256",
+        },  # fmt: skip
     )
     assert reply.assert_envelope()["resultCode"] == "000000"
     assert code_row(code).valid_until.isoformat() == "2030-11-24T02:36:18.256000+00:00"

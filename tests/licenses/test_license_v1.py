@@ -180,7 +180,7 @@ def test_renewal_after_release_of_a_real_licence_answers_000003(koogallery):
 def test_renewal_after_release_of_a_test_licence_is_a_harmless_success(koogallery):
     """§5.4: dial tests replay debug calls on released test instances; they must keep passing."""
     instance_id, _ = issued(koogallery)
-    koogallery.v1("releaseLicense", {"instanceId": instance_id}).assert_envelope()
+    koogallery.v1("releaseLicense", {"instanceId": instance_id, "orderId": "CS-PURCHASE"}).assert_envelope()
     renewal = {"instanceId": instance_id, "orderId": "CSLATE", "expireTime": stamp(in_days(400))}
     assert koogallery.v1("refreshLicense", renewal).assert_envelope()["resultCode"] == "000000"
     assert licence(instance_id).status == "released"
@@ -189,7 +189,7 @@ def test_renewal_after_release_of_a_test_licence_is_a_harmless_success(koogaller
 def test_a_repeated_debug_get_license_revives_a_released_test_licence(koogallery):
     order_id = new_order_id()
     instance_id, key = issued(koogallery, order_id=order_id)
-    koogallery.v1("releaseLicense", {"instanceId": instance_id}).assert_envelope()
+    koogallery.v1("releaseLicense", {"instanceId": instance_id, "orderId": "CS-PURCHASE"}).assert_envelope()
     again = get_license(koogallery, order_id=order_id).assert_envelope()
     assert (again["instanceId"], again["license"]) == (instance_id, key)
     assert licence(instance_id).status == "active"
@@ -198,7 +198,7 @@ def test_a_repeated_debug_get_license_revives_a_released_test_licence(koogallery
 def test_a_repeated_get_license_does_not_revive_a_released_real_licence(koogallery):
     order_id = new_order_id()
     instance_id, _ = issued(koogallery, order_id=order_id, test=False)
-    koogallery.v1("releaseLicense", {"instanceId": instance_id}, test=False).assert_envelope()
+    koogallery.v1("releaseLicense", {"instanceId": instance_id, "orderId": "CS-PURCHASE"}, test=False).assert_envelope()
     again = get_license(koogallery, order_id=order_id, test=False).assert_envelope()
     assert (again["resultCode"], again["instanceId"]) == ("000000", instance_id)
     assert licence(instance_id).status == "released"
@@ -210,7 +210,12 @@ def test_lifecycle_calls_on_a_revoked_licence_are_noted_and_it_stays_revoked(koo
     instance_id, _ = issued(koogallery)
     services.license_revoke(license_id=licence(instance_id).pk, actor="operator:alice")
     for activity in ("expireLicense", "releaseLicense"):
-        assert koogallery.v1(activity, {"instanceId": instance_id}).assert_envelope()["resultCode"] == "000000"
+        assert (
+            koogallery.v1(activity, {"instanceId": instance_id, "orderId": "CS-PURCHASE"}).assert_envelope()[
+                "resultCode"
+            ]
+            == "000000"
+        )
     assert licence(instance_id).status == "revoked"
     assert [kind for kind, _, to in events(instance_id)] == ["issue", "revoke", "freeze", "release"]
     assert {to for _, _, to in events(instance_id)[1:]} == {"revoked"}
@@ -220,3 +225,23 @@ def test_a_malformed_expire_time_answers_000002(koogallery):
     reply = get_license(koogallery, expireTime="2030-01-01")
     assert reply.assert_envelope()["resultCode"] == "000002"
     assert not License.objects.exists()
+
+
+def test_release_without_the_purchase_order_answers_000002_and_keeps_the_licence(koogallery):
+    """§4.3.2: releaseLicense's orderId (the original purchase order) is mandatory."""
+    instance_id, _ = issued(koogallery)
+    assert koogallery.v1("releaseLicense", {"instanceId": instance_id}).assert_envelope()["resultCode"] == "000002"
+    assert licence(instance_id).status == "active"
+
+
+def test_a_business_id_another_licence_holds_gives_the_new_licence_a_uuid(koogallery):
+    """A buyer's second order may repeat a businessId: it is no 000005, and each order keeps its own
+    licence (§4.3.1, §5.1)."""
+    business_id, order_id = f"B-{uuid.uuid4().hex[:8]}", new_order_id()
+    first, _ = issued(koogallery, businessId=business_id, order_id=order_id, productId="p1")
+    second, _ = issued(koogallery, businessId=business_id, productId="p1")
+    third, _ = issued(koogallery, businessId=business_id, order_id=order_id, productId="p2")
+    assert first == business_id
+    assert len({first, second, third}) == 3
+    assert uuid.UUID(second) and uuid.UUID(third)
+    assert License.objects.filter(kind="v1", instance_id__in=[first, second, third]).count() == 3
