@@ -31,17 +31,29 @@ def encrypt_type(generation: int) -> str | None:
     return settings.KOOGALLERY_ENCRYPT_TYPE if encrypts(generation) else None
 
 
-def app_info(instance: Answered, *, generation: int, key: str) -> dict[str, Any]:
-    """appInfo with empty members left out; frontEndUrl is always there (the debug tool wants it)."""
+def app_info(instance: Answered, *, generation: int, key: str, promised_only: bool = False) -> dict[str, Any]:
+    """appInfo with empty members left out; frontEndUrl is always there (the debug tool wants it).
+
+    `promised_only`: only what a new instance's first answer carries (frontEndUrl, userName,
+    password, all set at creation), leaving out the provisioner's later adminUrl and memo — for V1
+    newInstance, whose repeats must answer the appInfo of the first answer (§4.2.1, §5.1)."""
     info: dict[str, Any] = {"frontEndUrl": instance.front_end_url[:512]}
-    if instance.admin_url:
+    if instance.admin_url and not promised_only:
         info["adminUrl"] = instance.admin_url[:512]
     for member, value in (("userName", instance.app_user_name), ("password", instance.app_password)):
         if value:
             info[member] = aes_encrypt(value, key, settings.KOOGALLERY_ENCRYPT_TYPE) if encrypts(generation) else value
-    if instance.app_memo:
+    if instance.app_memo and not promised_only:
         info["memo"] = instance.app_memo[:1024]
     return info
+
+
+def encrypt_type_for(instances: list[Answered], *, generation: int) -> str | None:
+    """`encryptType` goes with encrypted credentials only (§4.1.2): not when no listed instance
+    has a userName or password."""
+    if any(i.app_user_name or i.app_password for i in instances):
+        return encrypt_type(generation)
+    return None
 
 
 def usage_info(instance: Answered) -> list[dict[str, Any]] | None:

@@ -61,7 +61,7 @@ def _query_answer(ids: list[str], caller: Caller) -> Result:
         listed = instances  # V1 answered appInfo synchronously at newInstance (§4.2.1)
     key = caller.key.secret
     return Result.ok(
-        encryptType=answers.encrypt_type(generation),
+        encryptType=answers.encrypt_type_for(listed, generation=generation),
         info=[answers.info_entry(i, generation=generation, key=key) for i in listed],
     )
 
@@ -267,8 +267,8 @@ def v1_new_instance(payload: Payload, caller: Caller) -> Result:
     # V1 has no asynchronous answer (§4.2.1): 000000 with the appInfo now, provisioning goes on.
     return Result.ok(
         instanceId=created.instance.instance_id,
-        encryptType=answers.encrypt_type(1),
-        appInfo=answers.app_info(created.instance, generation=1, key=caller.key.secret),
+        encryptType=answers.encrypt_type_for([created.instance], generation=1),
+        appInfo=answers.app_info(created.instance, generation=1, key=caller.key.secret, promised_only=True),
     )
 
 

@@ -62,6 +62,22 @@ class OwnCredentials(DemoProvisioner):
         return AppInfo(admin_url="https://isv.example.com/admin", user_name="owner", password="Own-Pa55word!")
 
 
+class AddsAdminUrl(DemoProvisioner):
+    """Keeps the proposed credentials and adds an admin console and a note."""
+
+    def provision(self, spec):
+        super().provision(spec)
+        return AppInfo(admin_url="https://isv.example.com/admin", memo="Welcome")
+
+
+class NoCredentials(DemoProvisioner):
+    """A product whose buyers sign in with their Huawei account: no userName or password."""
+
+    def provision(self, spec):
+        super().provision(spec)
+        return AppInfo(user_name="", password="", memo="")
+
+
 class TooLongUserName(DemoProvisioner):
     def provision(self, spec):
         return AppInfo(user_name="u" * 80)

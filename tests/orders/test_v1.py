@@ -118,6 +118,29 @@ def test_a_repeat_answers_the_same_instance_and_app_info(koogallery):
     assert Instance.objects.count() == 1 and Job.objects.count() == 1
 
 
+def plain(app_info: dict) -> dict:
+    return {k: aes_decrypt(v, ACCESS_KEY) if k in ("userName", "password") else v for k, v in app_info.items()}
+
+
+def test_a_repeat_after_provisioning_answers_exactly_the_first_app_info(koogallery, settings):
+    """§5.1: the same appInfo — not the first answer plus what the provisioner added since (its
+    adminUrl and memo, which queryInstance reports)."""
+    settings.ISV_PROVISIONER = "tests.orders.provisioners.AddsAdminUrl"
+    order_id = new_order_id()
+    first = new_v1(koogallery, order_id=order_id, test=False).assert_envelope()
+    instance = Instance.objects.get(instance_id=first["instanceId"])
+    assert instance.provisioned_at is not None and instance.admin_url
+    again = new_v1(koogallery, order_id=order_id, test=False).assert_envelope()
+    assert set(again["appInfo"]) == set(first["appInfo"]) == {"frontEndUrl", "userName", "password"}
+    assert plain(again["appInfo"]) == plain(first["appInfo"])
+    assert again["encryptType"] == first["encryptType"] == "1"
+    queried = koogallery.v1("queryInstance", {"instanceId": first["instanceId"]}, test=False).assert_envelope()
+    assert (queried["info"][0]["appInfo"]["adminUrl"], queried["info"][0]["appInfo"]["memo"]) == (
+        "https://isv.example.com/admin",
+        "Welcome",
+    )
+
+
 def test_a_pay_per_use_order_has_one_instance_per_product(koogallery):
     order_id = new_order_id()
     one = new_v1(koogallery, order_id=order_id, productId="p-cpu", chargingMode="0").assert_envelope()

@@ -136,3 +136,14 @@ def test_a_failed_instance_among_ready_ones_is_left_out(koogallery, settings):
     failed = created_v2(koogallery, test=False)
     data = query(koogallery, [failed.instance_id, ready.instance_id])
     assert [entry["instanceId"] for entry in data["info"]] == [ready.instance_id]
+
+
+def test_encrypt_type_is_left_out_when_no_listed_instance_has_credentials(koogallery, settings, fake_openapi):
+    """§4.1.2: encryptType goes with encrypted userName/password only."""
+    settings.KOOGALLERY_V2_ENCRYPT_APPINFO = True
+    settings.ISV_PROVISIONER = "tests.orders.provisioners.NoCredentials"
+    instance = created_v2(koogallery, test=False)
+    data = koogallery.v2("queryInstance", {"instanceId": instance.instance_id}, test=False).assert_envelope()
+    assert data["resultCode"] == "000000"
+    assert "encryptType" not in data
+    assert set(data["info"][0]["appInfo"]) == {"frontEndUrl"}
