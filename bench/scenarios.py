@@ -10,8 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
-from marketplace_isv.schemes import kit_v2_signature, v2_signature
 from marketplace_isv.simulator.client import compact_sorted, epoch_ms, new_nonce
+from marketplace_isv.simulator.signing import kit_v2_signature, v2_signature
 
 HEADER_PAIR = "{}\x01{}\x02"
 

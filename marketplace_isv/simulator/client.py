@@ -18,8 +18,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import quote
 
-from ..crypto import constant_time_equal, hmac_b64
-from ..schemes import kit_v1_message, kit_v2_signature, v1_message, v2_signature
+from .signing import body_sign_matches, kit_v1_auth_token, kit_v2_signature, v1_auth_token, v2_signature
 
 PRODUCE_PATH = "/koogallery/produce"
 BODY_SIGN = re.compile(r'^sign_type="HMAC-SHA256", signature="([A-Za-z0-9+/=]+)"$')
@@ -77,7 +76,7 @@ class Reply:
         match = BODY_SIGN.match(header or "")
         if not match:
             return False
-        return constant_time_equal(match.group(1), hmac_b64(key or self.signing_key, self.body))
+        return body_sign_matches(key or self.signing_key, self.body, match.group(1))
 
     def assert_envelope(self, key: str | None = None) -> dict[str, Any]:
         """What KooGallery's debug tool checks: HTTP 200, JSON content type, resultCode and
@@ -212,7 +211,7 @@ class KooGallery:
             fields["testFlag"] = "1" if test else "0"
         fields["timeStamp"] = time_stamp or utc_stamp()
         secret = key or self.access_key
-        signed = token or hmac_b64(secret + fields["timeStamp"], v1_message(list(fields.items()), keep_empty=True))
+        signed = token or v1_auth_token(secret, list(fields.items()))
         pieces = [f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in fields.items()]
         if not omit_token:
             pieces.append(f"authToken={quote(signed, safe='')}")
@@ -280,7 +279,7 @@ class KooGallery:
             else json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
         )
         secret = key or self.kit_key
-        token = hmac_b64(secret + str(payload["timeStamp"]), kit_v1_message(payload, keep_blank=False))
+        token = kit_v1_auth_token(secret, payload)
         headers = {"Content-Type": "application/json;charset=utf8", "Accept": "application/json"}
         if not omit_token:
             headers["authToken"] = f'"{token}"' if quoted else token

@@ -8,6 +8,7 @@ from Crypto.PublicKey import RSA
 
 from marketplace_isv import apig, crypto, envelope, openapi, schemes
 from marketplace_isv.inbound import Inbound
+from marketplace_isv.simulator import signing
 
 EK = "ExampleAccessKey-0123456789abcdef"
 TK = "testkey"
@@ -304,3 +305,80 @@ def test_seller_center_public_key_is_one_line_of_base64_der(rsa_key):
     text = crypto.seller_center_public_key(rsa_key)
     assert "\n" not in text and "-----" not in text
     assert RSA.import_key(base64.b64decode(text)).n == rsa_key.n
+
+
+# --- The simulator's own signing (written from the protocol text, not from the service's code) ---
+
+
+def test_the_simulator_signs_v1_as_vector_10_1():
+    params = [
+        ("activity", "newInstance"),
+        ("businessId", "61e834ba-7b97-4418-b8f7-e5345137278c"),
+        ("customerId", "68cbc86abc2018ab880d92f36422fa0e"),
+        ("expireTime", "20200727153156"),
+        ("orderId", "CS1906666666ABCDE"),
+        ("productId", "00301-666666-0--0"),
+        ("testFlag", "1"),
+        ("timeStamp", "20200727073711903"),
+    ]
+    assert signing.v1_auth_token(EK, list(reversed(params))) == "b+6+wpeBfR+ffNwV6Yljhuzt7HrwOiUDt3fFprOshnQ="
+    illustration = [("p2", "2"), ("p1", "1"), ("timeStamp", "201706211855321"), ("p3", "3")]
+    assert signing.v1_auth_token(TK, illustration) == "L3u1yldyh9W8nHfuTY1nvCVRKmvrI6Wvcv3iiHXccO8="
+
+
+def test_the_simulator_signs_kit_v1_as_vector_10_2():
+    body = {
+        "instanceId": "",
+        "orderId": "",
+        "tenantId": "68cbc86abc",
+        "tenantCode": "huawei",
+        "name": "huaiweitest",
+        "domainName": "https://example.tenantaccount.com",
+        "flag": 1,
+        "testFlag": 1,
+        "timeStamp": "20220413093539534",
+    }
+    assert signing.kit_v1_auth_token(TK, body) == "k9/+cADGWPyH3cWqczE4CtXhCNHa9aVM9xIIZvqituw="
+
+
+def test_the_simulator_signs_v2_and_kit_v2_as_vectors_10_3_and_10_4():
+    assert (
+        signing.v2_signature(EK, NONCE, TS, BODY.encode())
+        == "fe0d54ad5c04c07506383d4a6d378eb2fb1a4cfe82a4df22ee20910a8a87fa70"
+    )
+    assert (
+        signing.v2_signature(TK, NONCE, TS, BODY.encode())
+        == "81b7b630a47c8f1e2498438f0b5aa4ec34d9a100e16b008a49d1b43a782fc877"
+    )
+    raw = KIT_RAW.encode()
+    assert (
+        signing.kit_v2_signature(TK, NONCE, TS, raw)
+        == "a80eb9a3bb934b0a69533e48ab49df80b10d7db8fde5f27d5746658958ec01be"
+    )
+    compact = json.dumps(json.loads(KIT_RAW), sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
+    assert (
+        signing.kit_v2_signature(TK, NONCE, TS, compact)
+        == "11480e7857071404c4dee01051c8da3532564e079b14da9e37540c32138fcdfb"
+    )
+
+
+def test_the_simulator_checks_body_sign_as_vector_10_5():
+    body = b'{"resultCode":"000000","resultMsg":"success.","instanceId":"87b94795-0603-4e24-8ae5-69420d60e3c8"}'
+    assert signing.body_sign_matches(EK, body, "PRJupAMj6eECNPOOcvvZiiZ8HV7tiP5933fo/MUKbsI=")
+    assert not signing.body_sign_matches(EK, body + b"\n", "PRJupAMj6eECNPOOcvvZiiZ8HV7tiP5933fo/MUKbsI=")
+    assert signing.body_sign_matches(
+        TK, b'{"resultCode":"000000","resultMsg":"success."}', "fX/qR7ZCF+wrz3vqGpHGVb4a2EZaBzFSBXXt5c7jkyA="
+    )
+
+
+def test_the_simulator_does_not_use_the_services_signing_code():
+    """Independence: a misreading in marketplace_isv.schemes must not be mirrored by the simulator."""
+    import ast
+    import pathlib
+
+    for name in ("signing.py", "client.py"):
+        tree = ast.parse((pathlib.Path(signing.__file__).parent / name).read_text())
+        imported = {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)} | {
+            alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names
+        }
+        assert not {m for m in imported if m.split(".")[-1] in ("schemes", "crypto", "envelope")}, (name, imported)
