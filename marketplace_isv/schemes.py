@@ -153,13 +153,15 @@ def _is_blank(value: Any) -> bool:
     return value is None or (isinstance(value, str) and value.strip() == "")
 
 
-def kit_v1_message(payload: dict[str, Any], *, keep_blank: bool) -> str:
+def kit_v1_message(payload: dict[str, Any], *, keep_blank: bool, blank_as_empty: bool = False) -> str:
+    """§2.2: `k=v&…` sorted by name. Blank members (null, empty, whitespace only) are skipped, or
+    kept: as received, or — `blank_as_empty` — as `k=` (U8: "kept as `k=`")."""
     members = {}
     for name, value in payload.items():
         if _is_blank(value):
             if not keep_blank:
                 continue
-            members[name] = "" if value is None else value
+            members[name] = "" if value is None or blank_as_empty else value
         else:
             members[name] = _member_text(value)
     return "&".join(f"{name}={members[name]}" for name in sorted(members))
@@ -178,8 +180,11 @@ def verify_kit_v1(inbound: Inbound) -> Caller:
     time_stamp = _member_text(time_stamp)
     received = token.replace(" ", "+")
     candidates = keys.kit_keys()
-    for variant, keep_blank in (("blank-skipped", False), ("blank-kept", True)):
-        message = kit_v1_message(payload, keep_blank=keep_blank)
+    variants = [("blank-skipped", False, False), ("blank-kept", True, False)]
+    if any(isinstance(v, str) and v and not v.strip() for v in payload.values()):
+        variants.append(("blank-emptied", True, True))  # whitespace-only members signed as `k=`
+    for variant, keep_blank, blank_as_empty in variants:
+        message = kit_v1_message(payload, keep_blank=keep_blank, blank_as_empty=blank_as_empty)
         for key in candidates:
             if constant_time_equal(hmac_b64(key.secret + time_stamp, message), received):
                 return Caller(KIT_V1, key, variant=variant, timestamp=time_stamp)

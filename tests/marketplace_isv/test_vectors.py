@@ -1,6 +1,7 @@
 """The test vectors of koogallery-protocol.md §10, pinned."""
 
 import base64
+import hmac
 import json
 
 import pytest
@@ -382,3 +383,24 @@ def test_the_simulator_does_not_use_the_services_signing_code():
             alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names
         }
         assert not {m for m in imported if m.split(".")[-1] in ("schemes", "crypto", "envelope")}, (name, imported)
+
+
+@pytest.mark.parametrize(
+    "message,variant",
+    [
+        ("flag=1&tenantId=t1&timeStamp=20220413093539534", "blank-skipped"),
+        ("flag=1&instanceId=  &orderId=&tenantId=t1&timeStamp=20220413093539534", "blank-kept"),
+        ("flag=1&instanceId=&orderId=&tenantId=t1&timeStamp=20220413093539534", "blank-emptied"),
+    ],
+)
+def test_kit_v1_accepts_blank_members_skipped_kept_or_emptied_u8(settings, message, variant):
+    """§2.2 steps 2 and 7 (U8): blanks skipped first, then kept — as received, or as `k=`."""
+    settings.KOOGALLERY_KIT_ACCESS_KEY = TK
+    body = {"instanceId": "  ", "orderId": None, "tenantId": "t1", "flag": 1, "timeStamp": "20220413093539534"}
+    token = base64.b64encode(
+        hmac.new((TK + "20220413093539534").encode(), message.encode(), "sha256").digest()
+    ).decode()
+    inbound = Inbound(
+        "POST", "/koogallery/produce/produceAPI/tenantSync", "", {"authtoken": token}, json.dumps(body).encode()
+    )
+    assert schemes.verify_kit_v1(inbound).variant == variant
