@@ -38,7 +38,9 @@ logger = logging.getLogger(__name__)
 PREFIX = "/koogallery/"
 # Each path is matched with and without a trailing slash: a redirect is a failed call (§1.3).
 _PRODUCE = re.compile(r"^/koogallery/produce/?$")
-_KIT = re.compile(r"^/koogallery/produce/produceAPI/(?:(?P<version>v2)/)?(?P<name>[^/]+)/?$")
+# A bare `v2` segment (…/produceAPI/v2, …/produceAPI/v2/) is Kit V2 without a name, not a Kit V1
+# call named "v2": it is an unknown path (§1.3).
+_KIT = re.compile(r"^/koogallery/produce/produceAPI/(?:(?P<version>v2)/|(?!v2/?$))(?P<name>[^/]+)/?$")
 
 
 DRAIN_LIMIT = 64 * 1024 * 1024  # read (and drop) at most this much of an oversized body

@@ -3,6 +3,11 @@ generation (U10, U31), V1's nested `extension` or flat members (U34), allOrgSync
 string with `name` or `orgInfoList` array with `orgName`, member names in any letter case,
 and a lenient parser for the string shape that has been seen with unquoted keys (§4.5.5).
 
+Tolerant of shape, strict about content (§2.8: a mandatory field missing → 000002): every Kit call
+needs `testFlag` 0/1 and a valid `timeStamp` (`call_stamp`); an add or modify needs every
+mandatory member of what it stores (`complete=True`: a user's name, orgCode, role and enable; a
+department's name), while a delete or cancel needs only the members that identify its rows.
+
 Everything here only validates and reshapes; nothing touches the database.
 """
 
@@ -11,14 +16,11 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime
 from typing import Any
 
 from marketplace_isv import fields, strict_json
 from marketplace_isv.envelope import ParamError
-
-UTC8 = timezone(timedelta(hours=8))
-
 
 # --- members in any letter case -------------------------------------------------------------------
 
@@ -43,7 +45,7 @@ def text_of(value: Any, *, limit: int = 255) -> str:
     return str(value).strip()[:limit]
 
 
-# --- flags, stamps, domains -----------------------------------------------------------------------
+# --- flags, testFlag, stamps, domains ------------------------------------------------------------
 
 
 def flag(payload: dict[str, Any], allowed: tuple[int, ...]) -> int:
@@ -56,14 +58,42 @@ def flag(payload: dict[str, Any], allowed: tuple[int, ...]) -> int:
     return value
 
 
-def now_stamp() -> int:
-    moment = datetime.now(UTC).astimezone(UTC8)
-    return int(moment.strftime("%Y%m%d%H%M%S") + f"{moment.microsecond // 1000:03d}")
+def _blank(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def is_test_traffic(payload: dict[str, Any]) -> bool:
+    """`testFlag` is mandatory on every Kit call and is 0 or 1 (§4.5), as a JSON string or number
+    (§4.0); True means debug traffic."""
+    value = member(payload, "testFlag")
+    if _blank(value):
+        raise ParamError("testFlag is required")
+    raw = value.strip() if isinstance(value, str) else value
+    if isinstance(raw, bool) or str(raw) not in ("0", "1"):  # a JSON true is no 1; 1.0 and "01" are refused
+        raise ParamError("testFlag must be 0 or 1")
+    return str(raw) == "1"
+
+
+def kit_time(payload: dict[str, Any], name: str) -> int:
+    """A mandatory Kit time (`timeStamp`, `currentSyncTime`; §4.5) as an ordering integer."""
+    if _blank(member(payload, name)):
+        raise ParamError(f"{name} is required")
+    stamp = kit_stamp(payload, name)
+    if stamp is None:
+        raise ParamError(f"{name} must be a UTC+8 time yyyyMMddHHmmssSSS (or yyyyMMddHHmmss)")
+    return stamp
+
+
+def call_stamp(payload: dict[str, Any], *, ordered_by: str = "timeStamp") -> int:
+    """The body `timeStamp`, mandatory on every Kit call, is checked; the stamp that orders the
+    change is `ordered_by` (authSync: its own mandatory `currentSyncTime`, §4.5.3)."""
+    stamp = kit_time(payload, "timeStamp")
+    return stamp if ordered_by == "timeStamp" else kit_time(payload, ordered_by)
 
 
 def kit_stamp(payload: dict[str, Any], *names: str) -> int | None:
     """A Kit time (UTC+8 yyyyMMddHHmmssSSS, or 14 digits) as an integer that orders correctly;
-    None when absent or not such a time."""
+    the first of `names` that holds one, None when none does."""
     for name in names:
         raw = text_of(member(payload, name))
         if raw.isascii() and raw.isdigit() and len(raw) in (14, 17):
@@ -195,14 +225,34 @@ class UserEntry:
     extension: dict[str, Any] = field(default_factory=dict)
 
 
-def _enabled(value: Any) -> bool:
-    """`enable` is the string "true"/"false" (§4.5.3). Absent means enabled; anything not
-    recognisably true means disabled (the safe side for access)."""
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return True
+def _enabled(value: Any, where: str, *, complete: bool) -> bool:
+    """`enable` is the string "true"/"false" (§4.5.3), in any letter case; a JSON boolean is
+    tolerated. An add or modify must send it. A delete or cancel stores it only on a tombstone
+    row (a user never seen before) and is not refused for it: absent counts as enabled there, and
+    anything not recognisably true as disabled (the safe side for access)."""
     if isinstance(value, bool):
         return value
-    return str(value).strip().lower() in ("true", "1", "yes", "y", "on", "enable", "enabled")
+    text = text_of(value).lower()
+    if complete:
+        if not text:
+            raise ParamError(f"{where}.enable is required")
+        if text not in ("true", "false"):
+            raise ParamError(f'{where}.enable must be "true" or "false"')
+        return text == "true"
+    if not text:
+        return True
+    return text in ("true", "1", "yes", "y", "on", "enable", "enabled")
+
+
+def _role(value: Any, where: str, *, complete: bool) -> str | None:
+    """`role` is admin or user (§4.5.3), in any letter case; None when a delete or cancel sent
+    something else (kept in `extension`, stored as user)."""
+    role = text_of(value).lower()
+    if role in ("admin", "user"):
+        return role
+    if complete:
+        raise ParamError(f"{where}.role must be admin or user" if role else f"{where}.role is required")
+    return None
 
 
 _SMALL_INTEGER = re.compile(r"-?[0-9]{1,9}")
@@ -213,14 +263,17 @@ def _employee_type(value: Any) -> int | None:
     return int(raw) if _SMALL_INTEGER.fullmatch(raw) else None  # anything else stays in `extension`
 
 
-def user_entry(raw: Any, index: int) -> UserEntry:
+def user_entry(raw: Any, index: int, *, complete: bool = True) -> UserEntry:
+    """One user of `userList`. `complete`: an add or modify, which must send every mandatory
+    member (§4.5.3); otherwise (delete, cancel) only userName is needed."""
+    where = f"userList[{index}]"
     if not isinstance(raw, dict):
-        raise ParamError(f"userList[{index}] is not an object")
+        raise ParamError(f"{where} is not an object")
     known: dict[str, Any] = {}
     extension: dict[str, Any] = {}
     nested = raw.get("extension", raw.get("Extension"))
     if isinstance(nested, str) and nested.strip():
-        nested = lenient_json(nested, name=f"userList[{index}].extension")
+        nested = lenient_json(nested, name=f"{where}.extension")
     for source in ((nested if isinstance(nested, dict) else {}), raw):  # flat members win (U34)
         for key, value in source.items():
             if not isinstance(key, str) or key.lower() == "extension":
@@ -232,12 +285,17 @@ def user_entry(raw: Any, index: int) -> UserEntry:
                 extension[key] = value
     user_name = text_of(known.get("user_name"))
     if not user_name:
-        raise ParamError(f"userList[{index}].userName is required")
-    role = text_of(known.get("role")).lower()
-    if role not in ("admin", "user"):
-        if role:
+        raise ParamError(f"{where}.userName is required")
+    if complete:
+        for member_name, target in (("name", "name"), ("orgCode", "org_code")):
+            if not text_of(known.get(target)):
+                raise ParamError(f"{where}.{member_name} is required")
+    role = _role(known.get("role"), where, complete=complete)
+    if role is None:
+        if text_of(known.get("role")):
             extension["role"] = known.get("role")
         role = "user"
+    enabled = _enabled(known.get("enabled"), where, complete=complete)
     employee_type = _employee_type(known.get("employee_type"))
     if employee_type is None and text_of(known.get("employee_type")):
         extension["employeeType"] = known.get("employee_type")
@@ -249,15 +307,15 @@ def user_entry(raw: Any, index: int) -> UserEntry:
         employee_code=text_of(known.get("employee_code")),
         employee_type=employee_type,
         role=role,
-        enabled=_enabled(known.get("enabled")),
+        enabled=enabled,
         mobile=text_of(known.get("mobile"), limit=64),
         email=text_of(known.get("email")),
         extension=extension,
     )
 
 
-def user_entries(payload: dict[str, Any]) -> list[UserEntry]:
-    return [user_entry(raw, i) for i, raw in enumerate(entry_list(payload, "userList"))]
+def user_entries(payload: dict[str, Any], *, complete: bool) -> list[UserEntry]:
+    return [user_entry(raw, i, complete=complete) for i, raw in enumerate(entry_list(payload, "userList"))]
 
 
 # --- org entries ----------------------------------------------------------------------------------
@@ -270,15 +328,21 @@ class OrgEntry:
     parent_code: str
 
 
-def org_entry(raw: Any, where: str = "") -> OrgEntry:
+def org_entry(raw: Any, where: str = "", *, complete: bool = True, name_member: str = "orgName") -> OrgEntry:
+    """One department. `complete`: an add, a modify or a snapshot entry, which must name it
+    (`orgName`, or `name`); a delete needs only orgCode. parentCode is always optional."""
     if not isinstance(raw, dict):
         raise ParamError(f"{where} is not an object")
+    prefix = f"{where}." if where else ""
     org_code = text_of(member(raw, "orgCode"))
     if not org_code:
-        raise ParamError(f"{where}.orgCode is required" if where else "orgCode is required")
+        raise ParamError(f"{prefix}orgCode is required")
+    name = text_of(member(raw, "orgName", "name"), limit=512)
+    if complete and not name:
+        raise ParamError(f"{prefix}{name_member} is required")
     return OrgEntry(
         org_code=org_code,
-        name=text_of(member(raw, "orgName", "name"), limit=512),
+        name=name,
         parent_code=text_of(member(raw, "parentCode", "parentOrgCode")),
     )
 
@@ -288,4 +352,6 @@ def org_entries(payload: dict[str, Any]) -> list[OrgEntry]:
     if member(payload, "orgInfoList") is None and member(payload, "orgInfo") is None:
         raise ParamError("orgInfoList (Kit V1: orgInfo) is required")
     name = "orgInfoList" if member(payload, "orgInfoList") is not None else "orgInfo"
-    return [org_entry(raw, f"{name}[{i}]") for i, raw in enumerate(entry_list(payload, name))]
+    name_member = "orgName" if name == "orgInfoList" else "name"  # each shape's own spelling (§4.5.5)
+    entries = entry_list(payload, name)
+    return [org_entry(raw, f"{name}[{i}]", name_member=name_member) for i, raw in enumerate(entries)]

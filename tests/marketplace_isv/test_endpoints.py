@@ -324,6 +324,8 @@ def test_trailing_slash_is_served_without_redirect(client, koogallery, path):
         ("POST", "/koogallery/produce/produceAPI/v3/tenantSync", KIT_KEY),
         ("PUT", "/koogallery/produce", ACCESS_KEY),
         ("GET", "/koogallery/produce/produceAPI/v2/tenantSync", KIT_KEY),
+        ("POST", "/koogallery/produce/produceAPI/v2", KIT_KEY),
+        ("POST", "/koogallery/produce/produceAPI/v2/", KIT_KEY),
     ],
 )
 def test_anything_else_under_koogallery_answers_signed_000002(client, method, path, key):
@@ -333,6 +335,19 @@ def test_anything_else_under_koogallery_answers_signed_000002(client, method, pa
     reply = Reply(response.status_code, {k.lower(): v for k, v in response.headers.items()}, response.content, key)
     assert reply.assert_envelope()["resultCode"] == "000002"
     assert journal().result_code == "000002"
+
+
+@pytest.mark.parametrize("path", ["/koogallery/produce/produceAPI/v2", "/koogallery/produce/produceAPI/v2/"])
+def test_a_bare_v2_segment_is_an_unknown_path_not_a_kit_v1_call_named_v2(client, path):
+    # Read as Kit V1 named "v2", this unsigned call answered 000001 "authToken header missing" (§1.3).
+    from marketplace_isv.simulator.client import Reply
+
+    response = client.post(path, data=b'{"testFlag":1}', content_type="application/json")
+    reply = Reply(response.status_code, {k.lower(): v for k, v in response.headers.items()}, response.content, KIT_KEY)
+    assert reply.assert_envelope()["resultCode"] == "000002"
+    assert "no KooGallery interface" in reply.json["resultMsg"]
+    row = journal()
+    assert (row.scheme, row.activity, row.result_code) == ("none", "", "000002")
 
 
 def test_disallowed_host_still_gets_a_signed_json_answer(client):

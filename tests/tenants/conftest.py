@@ -12,6 +12,7 @@ import pytest
 from marketplace_isv.crypto import generate_rsa_key, rsa_oaep_encrypt
 from marketplace_isv.simulator.client import KooGallery, Reply, utc8_stamp
 from marketplace_isv.simulator.fake_oneaccess import FakeOneAccess
+from marketplace_isv.simulator.signing import kit_v1_auth_token
 
 V1_STRING_MEMBERS = ("userList", "orgInfo")
 
@@ -64,14 +65,40 @@ class Kit:
         if interface == "tenantSync":
             fields.setdefault("orderId", "CS2404130935ABCDE")
         if self.generation == 1:
-            for member in V1_STRING_MEMBERS:
-                if isinstance(fields.get(member), (list, dict)):
-                    fields[member] = json.dumps(fields[member], ensure_ascii=False, separators=(",", ":"))
+            fields = self._v1_shaped(fields)
             reply = self.koogallery.kit_v1(interface, fields)
         else:
             reply = self.koogallery.kit_v2(interface, fields)
         reply.assert_envelope()
         return reply
+
+    def exact(self, interface: str, body: dict[str, Any]) -> Reply:
+        """Sends `body` with no member added (not even testFlag or timeStamp), signed over exactly
+        what is sent. A V1 body without timeStamp still carries an authToken (§2.2 needs the
+        timeStamp to verify it: such a call is refused before its fields are read)."""
+        if self.generation == 2:
+            raw = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+            reply = self.koogallery.kit_v2(interface, body, raw_body=raw)
+        else:
+            body = self._v1_shaped(body)
+            raw = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+            token = kit_v1_auth_token(self.koogallery.kit_key, {"timeStamp": "", **body})
+            headers = self.koogallery.extra_headers
+            self.koogallery.extra_headers = {**headers, "authToken": token}  # the simulator would add timeStamp
+            try:
+                reply = self.koogallery.kit_v1(interface, body, raw_body=raw, omit_token=True)
+            finally:
+                self.koogallery.extra_headers = headers
+        reply.assert_envelope()
+        return reply
+
+    @staticmethod
+    def _v1_shaped(fields: dict[str, Any]) -> dict[str, Any]:
+        fields = dict(fields)
+        for member in V1_STRING_MEMBERS:
+            if isinstance(fields.get(member), (list, dict)):
+                fields[member] = json.dumps(fields[member], ensure_ascii=False, separators=(",", ":"))
+        return fields
 
     def snapshot(self, tenant_id: str, orgs: list[tuple[str, str, str]], **fields: Any) -> Reply:
         """allOrgSync with (orgCode, name, parentCode) triples: V1 `orgInfo` with `name`,

@@ -16,23 +16,27 @@ SECRET = "visible-nowhere-0123456789"
 
 @pytest.fixture
 def synced(kit_v2, rsa_key):
-    kit_v2("tenantSync", flag=1, tenantId="t-1", tenantCode="acme", name="ACME", domainName="acme.example.com")
-    kit_v2("tenantSync", flag=1, tenantId="t-2", tenantCode="beta", name="Beta", domainName="beta.example.com")
-    kit_v2(
-        "applicationSync",
-        flag=1,
-        tenantId="t-1",
-        appId="app-1",
-        clientId="client-1",
-        clientSecret=rsa_oaep_encrypt(SECRET, rsa_key.publickey()),
+    calls = [
+        kit_v2("tenantSync", flag=1, tenantId="t-1", tenantCode="acme", name="ACME", domainName="acme.example.com"),
+        kit_v2("tenantSync", flag=1, tenantId="t-2", tenantCode="beta", name="Beta", domainName="beta.example.com"),
+    ]
+    calls.append(
+        kit_v2(
+            "applicationSync",
+            flag=1,
+            tenantId="t-1",
+            appId="app-1",
+            clientId="client-1",
+            clientSecret=rsa_oaep_encrypt(SECRET, rsa_key.publickey()),
+        )
     )
     users = [
         {"userName": "boss", "name": "The Boss", "orgCode": "hq", "role": "admin", "enable": "true"},
         {"userName": "dev", "name": "A Developer", "orgCode": "rd", "role": "user", "enable": "true"},
         {"userName": "gone", "name": "Former", "orgCode": "rd", "role": "user", "enable": "false"},
     ]
-    kit_v2("authSync", flag=1, tenantId="t-1", appId="app-1", userList=users, currentSyncTime=stamp())
-    kit_v2("authSync", flag=1, tenantId="t-2", appId="app-9", userList=users[:1], currentSyncTime=stamp())
+    calls.append(kit_v2("authSync", flag=1, tenantId="t-1", appId="app-1", userList=users, currentSyncTime=stamp()))
+    calls.append(kit_v2("authSync", flag=1, tenantId="t-2", appId="app-9", userList=users[:1], currentSyncTime=stamp()))
     orgs = [
         {"orgCode": "hq", "orgName": "Headquarters", "parentCode": ""},
         {"orgCode": "rd", "orgName": "Research", "parentCode": "hq"},
@@ -41,8 +45,9 @@ def synced(kit_v2, rsa_key):
         {"orgCode": "a", "orgName": "Loop A", "parentCode": "b"},
         {"orgCode": "b", "orgName": "Loop B", "parentCode": "a"},
     ]
-    kit_v2("allOrgSync", tenantId="t-1", orgInfoList=orgs, timeStamp=stamp(-5))
-    kit_v2("singleOrgSync", flag=0, tenantId="t-1", orgCode="old", orgName="Old")
+    calls.append(kit_v2("allOrgSync", tenantId="t-1", orgInfoList=orgs, timeStamp=stamp(-5)))
+    calls.append(kit_v2("singleOrgSync", flag=0, tenantId="t-1", orgCode="old", orgName="Old"))
+    assert [reply.code for reply in calls] == ["000000"] * len(calls), [reply.json for reply in calls]
     return Tenant.objects.get(tenant_id="t-1")
 
 
@@ -161,7 +166,8 @@ def test_departments_page_of_an_empty_tenant(admin_client):
 
 
 def test_the_see_also_links_carry_any_tenant_id_intact(admin_client, kit_v2):
-    kit_v2("tenantSync", flag=1, tenantId="a&b c", name="Odd", timeStamp=stamp())
+    reply = kit_v2("tenantSync", flag=1, tenantId="a&b c", tenantCode="odd", name="Odd", domainName="odd.example")
+    assert reply.code == "000000", reply.json
     tenant = Tenant.objects.get(tenant_id="a&b c")
     page = admin_client.get(reverse("admin:tenants_tenant_change", args=[tenant.pk])).content.decode()
     assert "?q=a%26b+c" in page

@@ -66,7 +66,14 @@ def test_either_list_shape_is_accepted_in_either_generation_u10(kit):
     if kit.generation == 1:
         reply = kit.koogallery.kit_v1(
             "authSync",
-            {"tenantId": "t-1", "appId": "app-1", "flag": 1, "userList": [user("arrayed")], "instanceId": "i"},
+            {
+                "tenantId": "t-1",
+                "appId": "app-1",
+                "flag": 1,
+                "userList": [user("arrayed")],
+                "instanceId": "i",
+                "currentSyncTime": stamp(),
+            },  # fmt: skip
         )
     else:
         reply = sync(kit, 1, as_string)
