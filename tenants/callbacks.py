@@ -98,7 +98,6 @@ def single_org_sync(payload: dict[str, Any], caller: Caller) -> Result:
         tenant_id=fields.text(payload, "tenantId", required=True, limit=ID),
         instance_id=fields.text(payload, "instanceId", limit=ID),
         entry=payloads.org_entry(payload, complete=flag != services.DELETE),
-        name_sent=member(payload, "orgName", "name") is not None,
         parent_sent=member(payload, "parentCode", "parentOrgCode") is not None,
         is_test=payloads.is_test_traffic(payload),
         stamp=payloads.call_stamp(payload),

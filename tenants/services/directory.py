@@ -110,13 +110,12 @@ def department_sync(
     tenant_id: str,
     instance_id: str,
     entry: OrgEntry,
-    name_sent: bool,
     parent_sent: bool,
     is_test: bool,
     stamp: int,
 ) -> SyncOutcome:
-    """One department: add/modify upsert it (a modify moves it when parentCode is sent, and
-    renames it when orgName is); delete tombstones it. No ordering is assumed (U35)."""
+    """One department: add/modify upsert it (orgName is mandatory for both; a modify moves it only
+    when parentCode is sent); delete tombstones it. No ordering is assumed (U35)."""
     now = timezone.now()
     tenant = tenant_for(tenant_id, is_test=is_test)
     removed = flag == DELETE
@@ -125,7 +124,7 @@ def department_sync(
     if flag == ADD:
         update += ["name", "parent_code"]
     elif flag == MODIFY:
-        update += [name for name, sent in (("name", name_sent), ("parent_code", parent_sent)) if sent]
+        update += ["name", "parent_code"] if parent_sent else ["name"]
     applied = bulk.upsert(Department, [row], unique=("tenant", "org_code"), update=update)
     outcome = SyncOutcome(received=1, applied=applied, ignored=1 - applied)
     record_sync(
