@@ -108,6 +108,22 @@ def job_add(
     return job
 
 
+def order_fetch_add(
+    notification: OrderNotification, *, actor: str, delivery_id=None, is_test: bool | None = None
+) -> Job:
+    """The job that fetches an orderNotify's order with Query Order (§4.1.8, §7.1)."""
+    return job_add(
+        None,
+        Job.Kind.FETCH_ORDER,
+        actor=actor,
+        delivery_id=delivery_id,
+        notification=notification,
+        order_id=notification.order_id,
+        order_line_id=notification.order_line_id,
+        is_test=notification.is_test if is_test is None else is_test,
+    )
+
+
 def provision_values(*, is_test: bool, delivery_id, actor: str, now) -> dict:
     """The columns of a new instance's provisioning job (orders.statements writes it in the
     instance's own statement; `job_add` writes every other job)."""

@@ -181,7 +181,7 @@ def lenient_json(text: str, *, name: str) -> Any:
 def entry_list(payload: dict[str, Any], *names: str) -> list[Any]:
     """A list member that may arrive as an array or as a string holding one (U10, U31)."""
     value = member(payload, *names)
-    if value is None or (isinstance(value, str) and not value.strip()):
+    if _blank(value):
         raise ParamError(f"{names[0]} is required")
     if isinstance(value, str):
         value = lenient_json(value, name=names[0])

@@ -296,6 +296,5 @@ def order_notification_record(
         notification.save(update_fields=["count", "delivery_id", "last_received_at"])
         if notification.query_order is not None or notification.jobs.filter(state__in=Job.OPEN).exists():
             return notification
-    jobs.job_add(None, Job.Kind.FETCH_ORDER, actor=actor, delivery_id=delivery_id, notification=notification,
-                 order_id=order_id, order_line_id=order_line_id, is_test=is_test)  # fmt: skip
+    jobs.order_fetch_add(notification, actor=actor, delivery_id=delivery_id, is_test=is_test)
     return notification

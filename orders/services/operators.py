@@ -75,19 +75,11 @@ def order_notification_retry_fetch(*, notification_id: int, actor: str) -> int:
     notification = OrderNotification.objects.select_for_update().filter(pk=notification_id).first()
     if notification is None or notification.query_order is not None:
         return 0
-    open_or_failed = notification.jobs.filter(state__in=(*Job.OPEN, Job.State.FAILED))
-    if open_or_failed.filter(state__in=Job.OPEN).exists() or not open_or_failed.exists():
+    if notification.jobs.filter(state__in=Job.OPEN).exists():
         return 0
-    open_or_failed.update(state=Job.State.CANCELLED)
-    jobs.job_add(
-        None,
-        Job.Kind.FETCH_ORDER,
-        actor=actor,
-        notification=notification,
-        order_id=notification.order_id,
-        order_line_id=notification.order_line_id,
-        is_test=notification.is_test,
-    )
+    if not notification.jobs.filter(state=Job.State.FAILED).update(state=Job.State.CANCELLED):
+        return 0  # nothing failed: nothing to retry
+    jobs.order_fetch_add(notification, actor=actor)
     return 1
 
 

@@ -48,19 +48,21 @@ def test_v1_documentation_illustration_10_1():
     assert crypto.hmac_b64(TK + "201706211855321", message) == "L3u1yldyh9W8nHfuTY1nvCVRKmvrI6Wvcv3iiHXccO8="
 
 
+KIT_V1_BODY = {  # §10.2
+    "instanceId": "",
+    "orderId": "",
+    "tenantId": "68cbc86abc",
+    "tenantCode": "huawei",
+    "name": "huaiweitest",
+    "domainName": "https://example.tenantaccount.com",
+    "flag": 1,
+    "testFlag": 1,
+    "timeStamp": "20220413093539534",
+}
+
+
 def test_kit_v1_auth_token_vector_10_2():
-    body = {
-        "instanceId": "",
-        "orderId": "",
-        "tenantId": "68cbc86abc",
-        "tenantCode": "huawei",
-        "name": "huaiweitest",
-        "domainName": "https://example.tenantaccount.com",
-        "flag": 1,
-        "testFlag": 1,
-        "timeStamp": "20220413093539534",
-    }
-    message = schemes.kit_v1_message(body, keep_blank=False)
+    message = schemes.kit_v1_message(KIT_V1_BODY, keep_blank=False)
     assert message == (
         "domainName=https://example.tenantaccount.com&flag=1&name=huaiweitest&tenantCode=huawei"
         "&tenantId=68cbc86abc&testFlag=1&timeStamp=20220413093539534"
@@ -328,18 +330,7 @@ def test_the_simulator_signs_v1_as_vector_10_1():
 
 
 def test_the_simulator_signs_kit_v1_as_vector_10_2():
-    body = {
-        "instanceId": "",
-        "orderId": "",
-        "tenantId": "68cbc86abc",
-        "tenantCode": "huawei",
-        "name": "huaiweitest",
-        "domainName": "https://example.tenantaccount.com",
-        "flag": 1,
-        "testFlag": 1,
-        "timeStamp": "20220413093539534",
-    }
-    assert signing.kit_v1_auth_token(TK, body) == "k9/+cADGWPyH3cWqczE4CtXhCNHa9aVM9xIIZvqituw="
+    assert signing.kit_v1_auth_token(TK, KIT_V1_BODY) == "k9/+cADGWPyH3cWqczE4CtXhCNHa9aVM9xIIZvqituw="
 
 
 def test_the_simulator_signs_v2_and_kit_v2_as_vectors_10_3_and_10_4():
