@@ -30,9 +30,16 @@ USAGE_PATH = "/api/mkp-openapi-public/global/v1/isv/usage-data"
 UPLOAD_PATH = "/api/mkp-openapi-public/global/v1/market-event/{event_id}/file"
 SUCCESS = "MKT.0000"
 RETRYABLE_CODES = {"MKT.0999", "MKT.0250"}
+PERMANENT_STATUSES = {400, 401, 403, 404}
+CONFIGURATION_STATUSES = {401, 403, 404}
 USAGE_BATCH = 100  # "at most 1000" per the table, 100 per the error text: send ≤ 100 (§7.2)
 
+USER_AGENT = "koogallery-isv"
+# Every header a call sends is listed in `_send` and, for APIG, signed ("sign every header you
+# send, Host included", §7.3): the session adds none of its own (requests' User-Agent, Accept,
+# Accept-Encoding and Connection), and urllib3 adds none once these are given.
 _session = requests.Session()
+_session.headers.clear()
 
 
 class OpenApiError(Exception):
@@ -42,6 +49,20 @@ class OpenApiError(Exception):
         super().__init__(message)
         self.code, self.status, self.retryable = code, status, retryable
         self.payload: dict = payload or {}  # the decoded answer, for callers that read more of it
+
+    @property
+    def configuration(self) -> bool:
+        """A configuration error (§7.1: 401): the AK/SK, their permissions or the URL need fixing."""
+        return self.code == "CONFIG" or self.status in CONFIGURATION_STATUSES
+
+    def advice(self) -> str:
+        """What an operator should do about a failure that is not retried."""
+        if self.configuration:
+            return (
+                "a configuration error, not retried: check KOOGALLERY_OPENAPI_AK / KOOGALLERY_OPENAPI_SK "
+                "(and that the product is this seller's) and KOOGALLERY_OPENAPI_URL, then retry"
+            )
+        return "refused by KooGallery, not retried"
 
 
 @dataclass(frozen=True)
@@ -88,7 +109,15 @@ def _send(method: str, path: str, *, params=None, body: bytes = b"", headers=Non
     for base in _bases():
         url = base + path + (("?" + apig.canonical_query(params)) if params else "")  # sent exactly as signed
         host = urlsplit(base).netloc
-        sent_headers = {"Host": host, **(headers or {})}
+        sent_headers = {
+            "Host": host,
+            "User-Agent": USER_AGENT,
+            "Accept": "application/json",
+            "Accept-Encoding": "identity",
+            **(headers or {}),
+        }
+        if body:
+            sent_headers["Content-Length"] = str(len(body))
         if sign_apig:
             creds = credentials()
             sent_headers["X-Sdk-Date"] = apig.sdk_date()
@@ -126,9 +155,11 @@ def _decode(response: requests.Response, path: str) -> dict:
     message = str(data.get("resultMsg") or data.get("error_msg") or response.reason or "")
     if response.status_code == 200 and code == SUCCESS:
         return data
-    retryable = response.status_code >= 500 or code in RETRYABLE_CODES or response.status_code == 406
-    if response.status_code == 401:
-        retryable = False  # a configuration error: wrong AK/SK or not this seller's product
+    # §7.1: retry 5xx and MKT.0250 (406) with backoff; a 401 is a configuration error (wrong AK/SK,
+    # not this seller's product) and a 400 a refused parameter: trying the same again cannot help.
+    # So are a 403 (no permission) and a 404 (a wrong KOOGALLERY_OPENAPI_URL). Anything else — a
+    # gateway's 408 or 429, an answer that is not JSON, an unknown code — is retried.
+    retryable = response.status_code not in PERMANENT_STATUSES or code in RETRYABLE_CODES
     logger.warning("openapi.failed path=%s status=%s code=%s", path, response.status_code, code)
     raise OpenApiError(
         f"{path} answered HTTP {response.status_code} {code} {message}".strip(),

@@ -6,7 +6,8 @@ still current. Jobs of one instance run one at a time, oldest first: a freeze qu
 provisioning waits for it, and each finished job enqueues the next. A retryable failure leaves the
 job in `retry` and raises `RetryJob`, so Celery retries it with backoff; after
 ORDERS_JOB_MAX_ATTEMPTS attempts the job is `failed`, the instance's provisioning state says so and
-operators get an alert.
+operators get an alert. A Query Order answer that retrying cannot change (§7.1: a 401 configuration
+error, a 400 refused parameter) fails the job at once, the same way.
 """
 
 from __future__ import annotations
@@ -55,6 +56,11 @@ def job_run(job_id: int, *, retries: int = 0) -> str:
         return "failed"
     except Exception as exc:  # ProvisionerError, OpenApiError, a bug in a provisioner: retry, bounded
         error = f"{type(exc).__name__}: {exc}"[:2000]
+        if isinstance(exc, openapi.OpenApiError) and not exc.retryable:
+            # §7.1: a 401 is a configuration error, a 400 a refused parameter: retrying cannot help.
+            # The job fails now, with an alert saying what to fix; operators retry it once fixed.
+            _finish(job, Job.State.FAILED, error=f"{error} — {exc.advice()}"[:2000])
+            return "failed"
         if job.attempts >= max_attempts():
             _finish(job, Job.State.FAILED, error=error)
             return "failed"

@@ -2,7 +2,9 @@
 
 `usage_push` claims due records, at most 100 per call, each with the `metering_sn` it keeps across
 retries, and settles each by the answer:
-- accepted (`MKT.0000`; a record answered `005`/`010` — a duplicate — was taken by an earlier try);
+- accepted (`MKT.0000`; a record answered `005`/`010` — a duplicate — on a retry was taken by an
+  earlier try whose answer was lost; on the record's first push the same codes mean its
+  `metering_sn` is another record's, and it is rejected);
 - the call failed (network, 5xx, rate limit, authentication, an answer not about the records):
   the records go back to pending with backoff, and are `failed` for operators once out of attempts;
 - records named as refused are `rejected` with KooGallery's code and an operator alert; a batch
@@ -34,7 +36,7 @@ from .usage import code_meaning, wire_time, wire_value
 logger = logging.getLogger(__name__)
 
 State = UsageRecord.State
-DUPLICATE_CODES = {"005", "010"}  # duplicate record id / duplicate record: taken by an earlier try
+DUPLICATE_CODES = {"005", "010"}  # duplicate record id / duplicate record: on a retry, taken by an earlier try
 # Only these answers say something about the records (§7.2 codes); any other refusal (a 404 from a
 # wrong URL, a gateway's 429 or 408, a page that is not JSON) is retried like a network failure.
 _ABOUT_RECORDS = re.compile(r"^MKT\.(01\d\d|900\d)$")
@@ -88,11 +90,12 @@ def usage_push(*, max_calls: int = 50) -> PushReport:
     """Push every due record (at most `max_calls` calls; the next run takes the rest)."""
     report = PushReport()
     while report.calls < max_calls:
-        ids = _claim(timezone.now())
+        claimed_at = timezone.now()
+        ids = _claim(claimed_at)
         if not ids:
             break
         report.calls += 1
-        _push(ids, report)
+        _push(ids, report, claimed_at)
     if report.calls:
         logger.info(
             "orders.usage_pushed calls=%s accepted=%s retrying=%s rejected=%s failed=%s",
@@ -149,7 +152,15 @@ def _is_duplicate(code: str) -> bool:
     return code.rsplit(".", 1)[-1] in DUPLICATE_CODES
 
 
-def _push(ids: list[int], report: PushReport) -> None:
+def _sent_before(record: UsageRecord, claimed_at: datetime) -> bool:
+    """Whether KooGallery may have taken the record already: an earlier claim sent it (or may have,
+    before its pusher died) and no answer said its metering_sn belongs to another record."""
+    return (
+        record.first_sent_at is not None and record.first_sent_at < claimed_at and not _is_duplicate(record.record_code)
+    )
+
+
+def _push(ids: list[int], report: PushReport, claimed_at: datetime) -> None:
     records = list(UsageRecord.objects.filter(pk__in=ids).select_related("instance").order_by("id"))
     try:
         answer = openapi.push_usage([wire_record(r) for r in records])
@@ -158,11 +169,11 @@ def _push(ids: list[int], report: PushReport) -> None:
         named = [r for r in records if r.metering_sn in codes]
         if named:  # the answer says which records it refused; the others are not taken either
             for record in named:
-                _settle(record, codes[record.metering_sn], report)
+                _settle(record, codes[record.metering_sn], report, retry=_sent_before(record, claimed_at))
             for record in records:
                 if record.metering_sn not in codes:
                     _again(record, f"pushed with refused records ({exc.code})", report, at_once=True)
-        elif exc.retryable or exc.status not in (200, 400) or not _ABOUT_RECORDS.match(exc.code):
+        elif exc.status not in (200, 400) or not _ABOUT_RECORDS.match(exc.code):
             for record in records:  # network, 5xx, rate limit, keys, a wrong URL: not the records
                 _again(record, str(exc), report)
         elif len(records) > 1:
@@ -173,7 +184,7 @@ def _push(ids: list[int], report: PushReport) -> None:
         return
     codes = record_codes(answer)
     for record in records:
-        _settle(record, codes.get(record.metering_sn, openapi.SUCCESS), report)
+        _settle(record, codes.get(record.metering_sn, openapi.SUCCESS), report, retry=_sent_before(record, claimed_at))
     _resolve_alerts({record.instance_id for record in records})
 
 
@@ -204,8 +215,19 @@ def _mine(record: UsageRecord):
     return UsageRecord.objects.filter(pk=record.pk, state=State.PUSHING, lease_until=record.lease_until)
 
 
-def _settle(record: UsageRecord, code: str, report: PushReport) -> None:
+def _settle(record: UsageRecord, code: str, report: PushReport, *, retry: bool) -> None:
     report.codes[code] = report.codes.get(code, 0) + 1
+    if _is_duplicate(code) and not retry:
+        # §7.2: a duplicate means "already accepted" on a retry only. On the record's first push it
+        # means another record already holds this metering_sn, and this one would never be billed.
+        _reject(
+            record,
+            code,
+            f"KooGallery refused the record: {code} ({code_meaning(code)}) on its first push: another record "
+            "already holds this metering_sn",
+            report,
+        )
+        return
     if code == openapi.SUCCESS or _is_duplicate(code):
         now = timezone.now()
         if _mine(record).update(

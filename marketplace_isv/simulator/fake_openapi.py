@@ -3,14 +3,16 @@
 Serves Query Order (§7.1: the documented mock orders, plus any order a test registers, plus —
 unless `strict` — a synthesised new periodic order for any other id), the usage push (§7.2,
 checked against the access key) and the licence upload (§7.4), each APIG signature checked
-(§7.3) against the configured AK/SK exactly as the real gateway would. Everything received is
-kept in memory for tests to inspect. Other fakes (e.g. an OAuth server) can mount extra routes.
+(§7.3) against the configured AK/SK by the simulator's own code (signing.apig_check), every header
+sent included: an unsigned one is a 401 `MKT.0154`. Everything received is kept in memory for
+tests to inspect. Other fakes (e.g. an OAuth server) can mount extra routes.
 """
 
 from __future__ import annotations
 
 import copy
 import hashlib
+import hmac
 import json
 import logging
 import re
@@ -24,13 +26,13 @@ from http.server import ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from .. import apig
-from ..crypto import constant_time_equal
-from ..openapi import QUERY_ORDER_PATH, USAGE_PATH, usage_signature
-from . import http_fake
+from . import http_fake, signing
 
 logger = logging.getLogger(__name__)
 
+# The paths of §7.1, §7.2 and §7.4, from the protocol text (not from the service's client).
+QUERY_ORDER_PATH = "/api/mkp-openapi-public/global/v1/order/query"
+USAGE_PATH = "/api/mkp-openapi-public/global/v1/isv/usage-data"
 UPLOAD_PREFIX = "/api/mkp-openapi-public/global/v1/market-event/"
 _USAGE_TIME = re.compile(r"^\d{8}T\d{6}Z$")
 _USAGE_VALUE = re.compile(r"^\d{1,12}(\.\d{1,4})?$")
@@ -173,18 +175,15 @@ class FakeOpenApi:
 
     # --- the checks the real gateway makes ---------------------------------------------------
 
-    def apig_valid(
+    def apig_refusal(
         self, method: str, raw_path: str, query: list[tuple[str, str]], headers: dict[str, str], body: bytes
-    ) -> bool:
-        parts = apig.parse_authorization(headers.get("authorization", ""))
-        if not parts or parts["Access"] != self.ak:
-            return False
-        signed = parts["SignedHeaders"].split(";")
-        if "x-sdk-date" not in signed or any(name not in headers for name in signed):
-            return False
-        chosen = {name: headers[name] for name in signed}
-        expected, _ = apig.signature(self.sk, method, raw_path, query, chosen, body)  # percent-encoded, as sent
-        return constant_time_equal(expected, parts["Signature"])
+    ) -> str:
+        """Why the gateway refuses the call's APIG signature (§7.3), or "" (the simulator's own
+        checker, signing.apig_check: every header sent must be signed)."""
+        refusal = signing.apig_check(self.ak, self.sk, method, raw_path, query, headers, body)  # path as sent
+        if refusal:
+            logger.warning("fake_openapi.apig_refused path=%s reason=%s", raw_path, refusal)
+        return refusal
 
     # --- request handling ----------------------------------------------------------------------
 
@@ -204,14 +203,14 @@ class FakeOpenApi:
                     status, error = queued.pop(0)
                     return status, error, {}
         if split.path == QUERY_ORDER_PATH and method == "GET":
-            if not self.apig_valid(method, split.path, query_pairs, headers, body):
-                return 401, {"resultCode": "MKT.0154", "resultMsg": "authentication failed"}, {}
+            if refusal := self.apig_refusal(method, split.path, query_pairs, headers, body):
+                return 401, {"resultCode": "MKT.0154", "resultMsg": f"authentication failed: {refusal}"}, {}
             return self._query_order(record.query)
         if split.path == USAGE_PATH and method == "POST":
             return self._usage(record)
         if split.path.startswith(UPLOAD_PREFIX) and split.path.endswith("/file") and method == "POST":
-            if not self.apig_valid(method, split.path, query_pairs, headers, body):
-                return 401, {"error_code": "MKT.0154", "error_msg": "authentication failed"}, {}
+            if refusal := self.apig_refusal(method, split.path, query_pairs, headers, body):
+                return 401, {"error_code": "MKT.0154", "error_msg": f"authentication failed: {refusal}"}, {}
             return self._upload(record)
         return 404, {"resultCode": "MKT.0101", "resultMsg": "no such API"}, {}
 
@@ -237,8 +236,8 @@ class FakeOpenApi:
     def _usage(self, record: Received) -> tuple[int, dict, dict]:
         h = record.headers
         ts, nonce, sig = h.get("ts", ""), h.get("nonce", ""), h.get("signature", "")
-        if not (ts and nonce and sig) or not constant_time_equal(
-            usage_signature(self.access_key, ts, nonce, record.body), sig
+        if not (ts and nonce and sig) or not hmac.compare_digest(
+            signing.usage_push_signature(self.access_key, ts, nonce, record.body).encode(), sig.encode()
         ):
             return 401, {"error_code": "MKT.0154", "error_msg": "signature check failed"}, {}
         try:

@@ -1,10 +1,11 @@
-"""How KooGallery signs its calls and checks our answers (koogallery-protocol.md §2.1–§2.6),
-written from the protocol text alone.
+"""How KooGallery signs its calls and checks our answers (koogallery-protocol.md §2.1–§2.6), and
+how its open API checks ours (§7.2, §7.3), written from the protocol text alone.
 
-The simulator signs with these functions, never with the service's own verifiers
-(marketplace_isv.schemes, .crypto, .envelope): a misreading of the protocol in the service then
-shows up as a refused call in the tests instead of being mirrored by the simulator. Both sides
-are pinned to the protocol's test vectors (tests/marketplace_isv/test_vectors.py).
+The simulator signs and checks with these functions, never with the service's own code
+(marketplace_isv.schemes, .crypto, .envelope, .apig, .openapi): a misreading of the protocol in
+the service then shows up as a refused call in the tests instead of being mirrored by the
+simulator. Both sides are pinned to the protocol's test vectors
+(tests/marketplace_isv/test_vectors.py).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import hashlib
 import hmac
 import json
 from typing import Any
+from urllib.parse import quote, unquote
 
 
 def _mac(key: str, message: bytes | str) -> bytes:
@@ -71,3 +73,66 @@ def body_signature(key: str, body: bytes) -> str:
 
 def body_sign_matches(key: str, body: bytes, signature: str) -> bool:
     return hmac.compare_digest(body_signature(key, body).encode("ascii"), signature.encode("ascii"))
+
+
+# --- The open API's side (§7) ---------------------------------------------------------------------
+
+
+def usage_push_signature(access_key: str, ts: str, nonce: str, body: bytes) -> str:
+    """§7.2: Base64(HMAC(accessKey, "ts=" + ts + "&nonce=" + nonce + "&body=" + body))."""
+    return base64.b64encode(_mac(access_key, f"ts={ts}&nonce={nonce}&body=".encode() + body)).decode("ascii")
+
+
+def _rfc3986(text: str) -> str:
+    return quote(text, safe="-_.~")
+
+
+def apig_signature(
+    sk: str, method: str, path: str, query: list[tuple[str, str]], headers: dict[str, str], body: bytes
+) -> str:
+    """§7.3 SDK-HMAC-SHA256 over the given headers (all of them signed): lower-case hex.
+    `path` as sent (percent-encoded), `query` the decoded pairs, `headers` name → value."""
+    uri = "/".join(_rfc3986(segment) for segment in unquote(path).split("/"))
+    uri = uri if uri.endswith("/") else uri + "/"
+    canonical_query = "&".join(f"{_rfc3986(k)}={_rfc3986(v)}" for k, v in sorted(query))
+    lowered = {name.lower(): value.strip() for name, value in headers.items()}
+    names = sorted(lowered)
+    canonical = "\n".join(
+        [
+            method.upper(),
+            uri,
+            canonical_query,
+            "".join(f"{name}:{lowered[name]}\n" for name in names),
+            ";".join(names),
+            hashlib.sha256(body).hexdigest(),
+        ]
+    )
+    to_sign = f"SDK-HMAC-SHA256\n{lowered['x-sdk-date']}\n{hashlib.sha256(canonical.encode('utf-8')).hexdigest()}"
+    return _mac(sk, to_sign).hex()
+
+
+def apig_check(
+    ak: str, sk: str, method: str, path: str, query: list[tuple[str, str]], headers: dict[str, str], body: bytes
+) -> str:
+    """What the gateway finds wrong with a call (§7.3), or "" if nothing: the Authorization header's
+    form and AK, X-Sdk-Date and Host signed, every header sent signed ("sign every header you send,
+    Host included"; Authorization itself aside), and the signature. `headers`: lower-case names."""
+    value = headers.get("authorization", "")
+    prefix = "SDK-HMAC-SHA256 "
+    if not value.startswith(prefix):
+        return "no SDK-HMAC-SHA256 Authorization header"
+    parts = dict(piece.strip().partition("=")[::2] for piece in value[len(prefix) :].split(","))
+    if parts.get("Access") != ak:
+        return "unknown Access key"
+    signed = [name for name in parts.get("SignedHeaders", "").split(";") if name]
+    if signed != sorted(set(signed)) or not {"x-sdk-date", "host"} <= set(signed):
+        return f"SignedHeaders {parts.get('SignedHeaders')!r}: sorted, with host and x-sdk-date"
+    unsigned = sorted(set(headers) - set(signed) - {"authorization"})
+    if unsigned:
+        return f"headers sent but not signed: {', '.join(unsigned)}"
+    if any(name not in headers for name in signed):
+        return "a signed header is missing"
+    expected = apig_signature(sk, method, path, query, {name: headers[name] for name in signed}, body)
+    if not hmac.compare_digest(expected.encode("ascii"), parts.get("Signature", "").encode("ascii")):
+        return "signature mismatch"
+    return ""

@@ -29,6 +29,64 @@ def test_a_wrong_secret_key_is_refused_and_not_retryable(fake_openapi, settings)
     assert failure.value.status == 401 and failure.value.code == "MKT.0154" and not failure.value.retryable
 
 
+def _signed_headers(call) -> set[str]:
+    authorization = call.headers["authorization"]
+    return set(authorization.split("SignedHeaders=", 1)[1].split(",", 1)[0].split(";"))
+
+
+@pytest.mark.parametrize("interface", ["query order", "licence upload"])
+def test_every_header_sent_to_the_gateway_is_signed(fake_openapi, interface):
+    """§7.3: "sign every header you send, Host included" — nothing the HTTP library adds unsigned."""
+    if interface == "query order":
+        openapi.query_order("MOCKPERIODYEARNEW", "MOCKPERIODYEARNEW-000001")
+        call = fake_openapi.calls(openapi.QUERY_ORDER_PATH)[-1]
+    else:
+        openapi.upload_characters("event-1", "LICENSE")
+        call = fake_openapi.calls("/api/mkp-openapi-public/global/v1/market-event/")[-1]
+    sent = set(call.headers) - {"authorization"}
+    assert sent == _signed_headers(call)
+    assert {"host", "x-sdk-date", "content-type", "user-agent"} <= sent
+    assert ("content-length" in sent) == (interface == "licence upload")
+
+
+def test_the_fake_gateway_refuses_a_header_sent_unsigned(fake_openapi, monkeypatch):
+    """The simulator's gateway holds the service to §7.3: an unsigned header is a 401 MKT.0154."""
+    original = openapi._session.request
+
+    def with_an_unsigned_header(method, url, headers=None, **kwargs):
+        return original(method, url, headers={**headers, "X-Extra": "1"}, **kwargs)
+
+    monkeypatch.setattr(openapi._session, "request", with_an_unsigned_header)
+    with pytest.raises(openapi.OpenApiError) as failure:
+        openapi.query_order("MOCKPERIODYEARNEW")
+    assert failure.value.status == 401 and "x-extra" in str(failure.value)
+
+
+@pytest.mark.parametrize(
+    "status,code,retryable,configuration",
+    [
+        (500, "MKT.0999", True, False),
+        (500, "MKT.0100", True, False),
+        (406, "MKT.0250", True, False),
+        (429, "APIGW.0308", True, False),
+        (200, "MKT.0199", True, False),  # an error code in a 200: not one §7.1 says to give up on
+        (400, "MKT.0101", False, False),  # a refused parameter
+        (400, "MKT.0199", False, False),
+        (401, "MKT.0150", False, True),  # §7.1: 401 is a configuration error
+        (401, "MKT.0151", False, True),
+        (401, "MKT.0154", False, True),
+        (404, "APIGW.0101", False, True),  # a wrong KOOGALLERY_OPENAPI_URL
+    ],
+)
+def test_which_failures_are_worth_retrying(fake_openapi, status, code, retryable, configuration):
+    fake_openapi.fail_next(openapi.QUERY_ORDER_PATH, status=status, code=code)
+    with pytest.raises(openapi.OpenApiError) as failure:
+        openapi.query_order("MOCKPERIODYEARNEW")
+    assert (failure.value.retryable, failure.value.configuration) == (retryable, configuration)
+    if not retryable:
+        assert "not retried" in failure.value.advice()
+
+
 def test_server_errors_and_rate_limits_are_retryable(fake_openapi):
     fake_openapi.fail_next(openapi.QUERY_ORDER_PATH, status=500, code="MKT.0999")
     with pytest.raises(openapi.OpenApiError) as failure:

@@ -363,17 +363,51 @@ def test_the_simulator_checks_body_sign_as_vector_10_5():
     )
 
 
+def test_the_simulators_usage_push_signature_10_7():
+    body = (
+        b'{"usage_records":[{"begin_time":"20220809T080000Z","end_time":"20220809T090000Z",'
+        b'"instance_id":"7f141bf1-aec8-4859-8323-fb3a8ad50721","metering_sn":"sn-0001","record_time":"20220809T091000Z","usage_value":"99"}]}'
+    )
+    assert signing.usage_push_signature(EK, "1709690865879", "6c63c221-1f6b-4141-8ff4-22f5dfe82b65", body) == (
+        "DjnJLqBdltE0LUDtO5BzZZSUypRosXLfZYZ8/Hxtbdw="
+    )
+
+
+def test_the_simulators_apig_check_10_8():
+    gem = {"x-stage": "RELEASE", "x-sdk-date": "20240317T144237Z", "content-type": "application/json",
+           "host": "mkt.myhuaweicloud.com"}  # fmt: skip
+    path = "/api/mkp-openapi-public/global/v1/license/activate"
+    assert signing.apig_signature("123", "POST", path, [], gem, b"") == (
+        "77595ad624b6e4e49990b8c4e84bf1c287457fca61069c4e60b9b6765b52053d"
+    )
+    headers = {"x-sdk-date": "20250101T000000Z", "content-type": "application/json", "host": "mkt.myhuaweicloud.com"}
+    params = [("orderLineId", "MOCKPERIODYEARNEW-000001"), ("orderId", "MOCKPERIODYEARNEW")]
+    path = "/api/mkp-openapi-public/global/v1/order/query"
+    sig = "f87877694351a4b8d75a182932315e187b6d59f2db62c093434067e97e019e4c"
+    ak, sk = "ExampleAK0123456789", "ExampleSK-abcdefghijklmnopqrstuvwxyz0123"
+    authorization = f"SDK-HMAC-SHA256 Access={ak}, SignedHeaders=content-type;host;x-sdk-date, Signature={sig}"
+    assert signing.apig_check(ak, sk, "GET", path, params, {**headers, "authorization": authorization}, b"") == ""
+    unsigned = {**headers, "authorization": authorization, "user-agent": "python-requests/2"}
+    assert "not signed: user-agent" in signing.apig_check(ak, sk, "GET", path, params, unsigned, b"")
+    wrong = {**headers, "authorization": authorization.replace(sig, "0" * 64)}
+    assert signing.apig_check(ak, sk, "GET", path, params, wrong, b"") == "signature mismatch"
+
+
 def test_the_simulator_does_not_use_the_services_signing_code():
-    """Independence: a misreading in marketplace_isv.schemes must not be mirrored by the simulator."""
+    """Independence: a misreading in marketplace_isv.schemes (or .apig, .openapi) must not be
+    mirrored by the simulator or its fake open API."""
     import ast
     import pathlib
 
-    for name in ("signing.py", "client.py"):
+    for name in ("signing.py", "client.py", "fake_openapi.py"):
         tree = ast.parse((pathlib.Path(signing.__file__).parent / name).read_text())
         imported = {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)} | {
             alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names
         }
-        assert not {m for m in imported if m.split(".")[-1] in ("schemes", "crypto", "envelope")}, (name, imported)
+        forbidden = ("schemes", "crypto", "envelope", "apig", "openapi")
+        assert not {m for m in imported if m.split(".")[-1] in forbidden}, (name, imported)
+        names = {alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) for alias in node.names}
+        assert not names & set(forbidden), (name, names)
 
 
 @pytest.mark.parametrize(

@@ -191,12 +191,52 @@ def test_a_record_koogallery_refuses_does_not_hold_back_the_others(koogallery, f
     assert alert.instance_ref == other.instance_id
 
 
-def test_a_retry_of_a_record_koogallery_already_took_counts_as_accepted(metered, fake_openapi):
+def answer_lost_once(fake_openapi, monkeypatch):
+    """KooGallery takes the next push but its answer is lost (a 500 instead of MKT.0000)."""
+    lost = []
+
+    def route(call):
+        status, answer, headers = fake_openapi._usage(call)
+        if not lost:
+            lost.append(answer)
+            return 500, {"error_code": "MKT.0999", "error_msg": "answer lost"}, {}
+        return status, answer, headers
+
+    monkeypatch.setitem(fake_openapi.routes, usage_pusher.openapi.USAGE_PATH, route)  # for this test only
+
+
+def test_a_retry_of_a_record_koogallery_already_took_counts_as_accepted(metered, fake_openapi, monkeypatch):
     rec = record(metered)
-    fake_openapi.usage_taken[rec.metering_sn] = {}  # the answer to an earlier push was lost
+    answer_lost_once(fake_openapi, monkeypatch)
+    first = usage_pusher.usage_push()
+    rec.refresh_from_db()
+    assert (first.retrying, rec.state) == (1, State.PENDING) and rec.metering_sn in fake_openapi.usage_taken
+    UsageRecord.objects.filter(pk=rec.pk).update(next_push_at=timezone.now())
     report = usage_pusher.usage_push()
     rec.refresh_from_db()
     assert (report.accepted, rec.state, rec.record_code) == (1, State.ACCEPTED, "005")
+    assert not Alert.objects.filter(kind=Alert.Kind.USAGE_REFUSED).exists()
+
+
+@pytest.mark.parametrize("code", ["005", "010"])
+def test_a_duplicate_on_a_records_first_push_is_rejected_not_taken_as_accepted(metered, fake_openapi, code):
+    """§7.2: 005/010 mean "already accepted" on a retry only; on a first push the metering_sn is
+    another record's, and taking it as accepted would leave the usage unbilled without a word."""
+    rec = record(metered)
+    fake_openapi.usage_taken[rec.metering_sn] = {}  # KooGallery holds another record with this sn
+    if code == "010":
+        fake_openapi.usage_refusals[metered.instance_id] = "010"
+    report = usage_pusher.usage_push()
+    rec.refresh_from_db()
+    assert (report.accepted, report.rejected, rec.state, rec.record_code) == (0, 1, State.REJECTED, code)
+    assert "first push" in rec.last_error
+    alert = Alert.objects.get(kind=Alert.Kind.USAGE_REFUSED, instance=metered)
+    assert rec.metering_sn in alert.message
+    # An operator pushing it again gets the same refusal: it was never this record's to begin with.
+    assert usage.usage_retry(record_ids=[rec.pk], actor="operator:ops") == 1
+    usage_pusher.usage_push()
+    rec.refresh_from_db()
+    assert (rec.state, rec.record_code) == (State.REJECTED, code)
 
 
 def test_many_records_go_in_calls_of_at_most_100(metered, fake_openapi):

@@ -148,6 +148,38 @@ def test_query_order_failures_are_retried_until_it_answers(koogallery, fake_open
     assert instance.query_order is not None and instance.provisioning_state == "ready"
 
 
+@pytest.mark.parametrize(
+    "status,code,what",
+    [
+        (401, "MKT.0154", "a configuration error"),
+        (401, "MKT.0150", "a configuration error"),
+        (400, "MKT.0101", "refused"),
+    ],
+)
+def test_query_order_answers_that_retrying_cannot_change_fail_the_job_at_once(
+    koogallery, fake_openapi, run_on_commit, status, code, what
+):
+    """§7.1: retry 5xx and MKT.0250; a 401 is a configuration error (and a 400 a refused parameter):
+    one call, the job failed with an alert saying what to fix — then an operator's retry succeeds."""
+    fake_openapi.fail_next(QUERY_ORDER_PATH, status=status, code=code, times=1)
+    instance = created_v2(koogallery, test=False)
+    job = Job.objects.get()
+    assert (job.state, job.attempts) == ("failed", 1)
+    assert code in job.last_error and what in job.last_error
+    assert len(fake_openapi.calls(QUERY_ORDER_PATH)) == 1
+    instance.refresh_from_db()
+    assert instance.provisioning_state == "failed" and instance.query_order is None
+    alert = Alert.objects.get(kind="job_failed")
+    assert alert.instance == instance and code in alert.message
+    from orders.services import instance_retry_provisioning
+
+    with run_on_commit():
+        assert instance_retry_provisioning(instance_id=instance.instance_id, actor="operator:ops") == 1
+    instance.refresh_from_db()
+    assert instance.provisioning_state == "ready" and instance.query_order is not None
+    assert len(fake_openapi.calls(QUERY_ORDER_PATH)) == 2
+
+
 def test_test_traffic_is_provisioned_even_when_query_order_cannot_answer(koogallery, fake_openapi):
     fake_openapi.fail_next(QUERY_ORDER_PATH, status=400, code="MKT.0101", times=1)
     instance = created_v2(koogallery, test=True)
