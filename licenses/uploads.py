@@ -101,9 +101,12 @@ def upload_attempt(*, upload_id: int, final: bool) -> str:
             out,
             type(exc).__name__,
         )
+        error = f"{type(exc).__name__}: {exc}"
+        if isinstance(exc, openapi.OpenApiError) and not retryable:
+            error += f" — {exc.advice()}"  # e.g. a 401: which settings to check (§7.1)
         LicenseUpload.objects.filter(pk=upload_id).update(
             status=Status.FAILED if out else Status.PENDING,
-            last_error=f"{type(exc).__name__}: {exc}"[:2000],
+            last_error=error[:2000],
             lease_until=None,
             updated_at=timezone.now(),
             finished_at=timezone.now() if out else None,

@@ -237,6 +237,7 @@ def test_a_rejected_upload_fails_at_once(koogallery, fake_openapi, jobs):
         request_licence(koogallery, instance_id, event_id="evt-401").assert_envelope()
     upload = LicenseUpload.objects.get(event_id="evt-401")
     assert (upload.status, upload.attempts) == ("failed", 1)
+    assert "MKT.0154" in upload.last_error and "KOOGALLERY_OPENAPI_AK" in upload.last_error
 
 
 def test_asking_again_retries_a_failed_upload(koogallery, fake_openapi, jobs, settings):
