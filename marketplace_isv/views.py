@@ -71,8 +71,9 @@ def surface_for(method: str, path: str) -> Surface:
     if match:
         scheme = (KIT_V2 if match["version"] else KIT_V1) if method == "POST" else None
         return Surface(scheme, keys.primary_kit, name=match["name"])
-    # Anything else under /koogallery/ answers 000002, signed with the key of its family (§2.6).
-    return Surface(None, keys.primary_kit if "/produceAPI/" in path else keys.primary_basic)
+    # Anything else under /koogallery/ answers 000002, signed with the key of its family (§2.6):
+    # the Kit key for …/produceAPI and anything under it.
+    return Surface(None, keys.primary_kit if "/produceAPI/" in path + "/" else keys.primary_basic)
 
 
 def answer(

@@ -1,6 +1,7 @@
 """Bulk upserts guarded by the Kit timeStamp: `INSERT … ON CONFLICT (…) DO UPDATE … WHERE the
 stored stamp is not newer` (U35). One statement per chunk, no per-row queries, the same SQL on
-PostgreSQL and SQLite (embedded mode). Django's bulk_create(update_conflicts=True) has no WHERE
+PostgreSQL and SQLite (embedded mode), but for merging JSON objects (`||` there, `json_patch`
+here, which also drops a member sent as null). Django's bulk_create(update_conflicts=True) has no WHERE
 on the update, which is why this is written out.
 
 Rows are sorted by their conflict key first, so two concurrent calls touching the same rows
@@ -27,13 +28,15 @@ def upsert(
     unique: Sequence[str],
     update: Sequence[str],
     keep_when_blank: Sequence[str] = (),
+    merge: Sequence[str] = (),
     stamp: str | None = "synced_stamp",
 ) -> int:
     """Insert `rows` (dicts of field name → value, all with the same keys); on a conflict on
     `unique`, overwrite the `update` fields — unless the stored `stamp` is newer than the
     incoming one. Fields in `keep_when_blank` keep their stored value when the incoming one is
-    empty or NULL (an optional member that was not sent). Returns how many rows were inserted
-    or changed; the rest were older than what is stored."""
+    empty or NULL (an optional member that was not sent). JSON object fields in `merge` take the
+    incoming members over the stored ones, keeping stored members that were not sent. Returns how
+    many rows were inserted or changed; the rest were older than what is stored."""
     if not rows:
         return 0
     opts = model._meta
@@ -42,7 +45,9 @@ def upsert(
     table = qn(opts.db_table)
     columns = ", ".join(qn(f.column) for f in fields)
     conflict = ", ".join(qn(opts.get_field(name).column) for name in unique)
-    assignments = ", ".join(_assignment(opts.get_field(n), table, keep=n in keep_when_blank) for n in update)
+    assignments = ", ".join(
+        _assignment(opts.get_field(n), table, keep=n in keep_when_blank, merge=n in merge) for n in update
+    )
     guard = ""
     if stamp:
         col = qn(opts.get_field(stamp).column)
@@ -65,8 +70,12 @@ def upsert(
     return changed
 
 
-def _assignment(field: models.Field, table: str, *, keep: bool) -> str:
+def _assignment(field: models.Field, table: str, *, keep: bool, merge: bool = False) -> str:
     col = connection.ops.quote_name(field.column)
+    if merge:  # stored object, then the incoming members over it
+        if connection.vendor == "postgresql":
+            return f"{col} = COALESCE({table}.{col}, '{{}}'::jsonb) || EXCLUDED.{col}"
+        return f"{col} = json_patch(COALESCE({table}.{col}, '{{}}'), EXCLUDED.{col})"
     if not keep:
         return f"{col} = EXCLUDED.{col}"
     incoming = f"NULLIF(EXCLUDED.{col}, '')" if isinstance(field, models.CharField) else f"EXCLUDED.{col}"

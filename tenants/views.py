@@ -77,7 +77,8 @@ def callback(request: HttpRequest) -> HttpResponse:
 @require_POST
 def refresh(request: HttpRequest) -> HttpResponse:
     """Renew the access token while the user stays active (§8 step 6); a user who lost the
-    authorisation meanwhile is signed out."""
+    authorisation meanwhile (or whose refresh token the tenant refuses) is signed out. When the
+    tenant's sign-in service cannot be reached or fails, the session stays: try again later."""
     data = request.session.get(SESSION_KEY)
     if not request.user.is_authenticated or not data:
         return JsonResponse({"error": "not_signed_in"}, status=401)
@@ -87,6 +88,10 @@ def refresh(request: HttpRequest) -> HttpResponse:
         )
     except sso.Refused as exc:
         logger.info("tenants.sso_refresh_refused reason=%s tenant=%s", exc.reason, data["tenant_id"][:64])
+        if exc.status >= 500:  # unreachable or failing upstream: says nothing about the user
+            return JsonResponse(
+                {"error": exc.reason, "message": exc.message}, status=503, headers={"Retry-After": "30"}
+            )
         auth.logout(request)
         return JsonResponse({"error": exc.reason, "message": exc.message}, status=401)
     data.update(

@@ -64,7 +64,12 @@ def tenant_user_sync(
     else:
         update += ["authorised"]
     applied = bulk.upsert(
-        TenantUser, rows, unique=("tenant", "app_id", "user_name"), update=update, keep_when_blank=_USER_OPTIONAL
+        TenantUser,
+        rows,
+        unique=("tenant", "app_id", "user_name"),
+        update=update,
+        keep_when_blank=_USER_OPTIONAL,
+        merge=("extension",),  # workPlace, entryDate…: members not sent keep their stored value
     )
     outcome = SyncOutcome(received=len(users), applied=applied, ignored=len(rows) - applied)
     record_sync(

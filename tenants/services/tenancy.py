@@ -33,7 +33,8 @@ def tenant_sync(
     stamp: int,
 ) -> SyncOutcome:
     """Add (1) binds the tenant to the instance and stores its data; modify (2) changes only
-    name and domainName; delete (0) removes the (instance, tenant) binding. The tenant is
+    name and domainName (and fills tenantCode while none is stored); delete (0) removes the
+    (instance, tenant) binding. The tenant is
     active while any binding is (several orders may bind one enterprise: 支持多实例绑定)."""
     now = timezone.now()
     tenant = tenant_for(tenant_id, is_test=is_test)
@@ -47,6 +48,10 @@ def tenant_sync(
         applied += Tenant.objects.filter(newer_or_equal(stamp), pk=tenant.pk).update(
             **data, synced_stamp=stamp, last_delivery_id=origin.delivery_id, updated_at=now
         )
+        # tenantCode (mandatory in every call) routes end users: a modify before its add, or an
+        # add older than that modify, must not leave it empty.
+        if tenant_code:
+            Tenant.objects.filter(pk=tenant.pk, tenant_code="").update(tenant_code=tenant_code, updated_at=now)
     if flag in (ADD, DELETE):
         attempted += 1
         known = bool(instance_id) and instance_summary(instance_id) is not None

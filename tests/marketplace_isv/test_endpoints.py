@@ -326,6 +326,9 @@ def test_trailing_slash_is_served_without_redirect(client, koogallery, path):
         ("GET", "/koogallery/produce/produceAPI/v2/tenantSync", KIT_KEY),
         ("POST", "/koogallery/produce/produceAPI/v2", KIT_KEY),
         ("POST", "/koogallery/produce/produceAPI/v2/", KIT_KEY),
+        ("POST", "/koogallery/produce/produceAPI", KIT_KEY),  # the Kit family, with or without "/"
+        ("POST", "/koogallery/produce/produceAPI/", KIT_KEY),
+        ("POST", "/koogallery/produce/produceAPIx", ACCESS_KEY),
     ],
 )
 def test_anything_else_under_koogallery_answers_signed_000002(client, method, path, key):

@@ -97,6 +97,15 @@ def test_modify_changes_details_and_keeps_members_that_were_not_sent(kit):
     assert (z.mobile, z.email) == ("13800000000", "z@example.com")
 
 
+@pytest.mark.parametrize("flag", [1, 2], ids=["re-add", "modify"])
+def test_extension_members_that_were_not_sent_keep_their_stored_value(kit_v1, kit_v2, flag):
+    sync(kit_v1, 1, [user(extension={"workPlace": "深圳", "entryDate": "2021-3-9"})], currentSyncTime=stamp(-20))
+    sync(kit_v2, flag, [user(workPlace="Xi'an")], currentSyncTime=stamp(-10))
+    assert stored().extension == {"workPlace": "Xi'an", "entryDate": "2021-3-9"}
+    sync(kit_v2, flag, [user()], currentSyncTime=stamp(0))  # nothing of the extension sent
+    assert stored().extension == {"workPlace": "Xi'an", "entryDate": "2021-3-9"}
+
+
 def test_modify_of_an_unknown_user_creates_it_out_of_order(kit):
     assert sync(kit, 2, [user("late")]).code == "000000"
     assert stored("late").authorised

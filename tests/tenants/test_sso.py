@@ -236,6 +236,21 @@ def test_refresh_signs_out_a_user_who_lost_the_authorisation(client, enterprise,
     assert "_auth_user_id" not in client.session
 
 
+def test_refresh_keeps_the_session_when_the_tenants_sign_in_service_cannot_be_reached(client, enterprise):
+    """§8 step 6 "refresh while the user stays active": a network failure says nothing about the
+    user, so it is a 503 to try again, not a sign-out."""
+    from tenants.models import Tenant
+    from tests.support.processes import free_port
+
+    sign_in(client, enterprise, "zhangsan")
+    Tenant.objects.filter(tenant_id="t-1").update(domain_name=f"http://127.0.0.1:{free_port()}")
+    response = client.post("/sso/refresh")
+    assert (response.status_code, response.json()["error"], response["Retry-After"]) == (503, "unreachable", "30")
+    assert "_auth_user_id" in client.session and client.session["koogallery_sso"]["user_name"] == "zhangsan"
+    Tenant.objects.filter(tenant_id="t-1").update(domain_name=enterprise.url)  # back again
+    assert client.post("/sso/refresh").status_code == 200
+
+
 def test_refresh_without_a_session_is_401(client):
     assert client.post("/sso/refresh").status_code == 401
 

@@ -69,6 +69,15 @@ def test_modify_before_add_creates_the_tenant_and_the_later_older_add_only_binds
     assert kit("tenantSync", **{**TENANT, "name": "Older"}, flag=1, timeStamp=stamp(-60)).code == "000000"
     t = tenant()
     assert (t.name, t.status) == ("Newest", "active")
+    assert t.tenant_code == "huawei"  # mandatory in both calls: the routing mark is never lost
+
+
+@pytest.mark.parametrize("older_add", [True, False], ids=["older add ignored", "no add yet"])
+def test_a_modify_before_its_add_stores_the_tenant_code(kit, older_add):
+    kit("tenantSync", **TENANT, flag=2, timeStamp=stamp(0))
+    if older_add:
+        kit("tenantSync", **{**TENANT, "tenantCode": "from-the-add"}, flag=1, timeStamp=stamp(-60))
+    assert tenant().tenant_code == "huawei"  # the modify came first and filled it; later ones keep it
 
 
 def test_delete_removes_the_binding_and_the_tenant_is_deleted_when_none_is_left(kit):
