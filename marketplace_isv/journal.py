@@ -168,7 +168,9 @@ class Draft:
             "auth_variant": caller.variant if caller else "",
             "test_flag": _text(f.get("testFlag")) == "1",
             "order_id": clean(_text(f.get("orderId"))),
-            "instance_id": clean(_text(f.get("instanceId"))),
+            # The call's instanceId, else the one the answer gives (newInstance, getLicense): so the
+            # call that created an instance is found by its id, not by its order alone.
+            "instance_id": clean(_text(f.get("instanceId") or result.fields.get("instanceId"))),
             "tenant_id": clean(_text(f.get("tenantId"))),
             "result_code": result.code,
             "result_msg": clean(result.message),
@@ -184,7 +186,8 @@ class Draft:
         with the handler's state changes). Otherwise the row goes to this process's journal
         writer, which inserts rows in batches within milliseconds (journal_writer.py)."""
         values = self.values(result, response_body, error)
-        if durable or not settings.ISV_JOURNAL_ASYNC:
+        # An operator's replay is read back at once by the console: never batched.
+        if durable or self.replay_of_id is not None or not settings.ISV_JOURNAL_ASYNC:
             insert(values)
         else:
             from .journal_writer import writer

@@ -186,9 +186,10 @@ class InstanceAdmin(admin.ModelAdmin):
     @admin.display(description="deliveries")
     def deliveries(self, obj):
         order_ids = {obj.order_id, *obj.orders.values_list("order_id", flat=True)}
-        rows = Delivery.objects.filter(Q(instance_id=obj.instance_id) | Q(order_id__in=order_ids)).order_by(
-            "-received_at"
-        )[:100]
+        # Its own calls, and order-level calls that name no instance (orderNotify): never a sibling
+        # order line's calls that merely share the order id.
+        own = Q(instance_id=obj.instance_id) | Q(instance_id="", order_id__in=order_ids)
+        rows = Delivery.objects.filter(own).order_by("-received_at")[:100]
         if not rows:
             return "—"
         return format_html(
@@ -267,7 +268,14 @@ class JobAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "created_at",
     )
     list_filter = ("state", "kind", "is_test", "created_at")
-    search_fields = ("instance__instance_id__exact", "order_id__exact", "notification__order_id__exact")
+    # An instance's jobs carry no order id of their own (only renewals and upgrades do): its
+    # purchase order finds them too.
+    search_fields = (
+        "instance__instance_id__exact",
+        "order_id__exact",
+        "instance__order_id__exact",
+        "notification__order_id__exact",
+    )
     search_help_text = "Exact instance id or order id."
     show_full_result_count = False
     list_per_page = 50

@@ -79,6 +79,28 @@ def test_replay_reruns_a_verified_call_as_the_operator(operator, koogallery):
     assert '"echo":"again"' in replay.response_body
 
 
+@pytest.mark.django_db(transaction=True)  # the batch writer commits on its own connection
+@pytest.mark.parametrize("fields", [{"instanceId": "never-seen"}, {}], ids=["read-only", "refused"])
+def test_replay_of_a_call_whose_row_is_batch_written_is_answered_at_once(operator, koogallery, settings, fields):
+    """queryInstance rows and refusals go to the journal's batch writer; a replay's row must not."""
+    settings.ISV_JOURNAL_ASYNC = True
+    order_id = f"CS-REPLAY-RO-{len(fields)}"
+    koogallery.v2("queryInstance", {"orderId": order_id, **fields})
+    from marketplace_isv.journal_writer import writer
+
+    assert writer().flush()
+    original = Delivery.objects.get(order_id=order_id)
+    response = operator.post(
+        reverse("admin:marketplace_isv_delivery_changelist"),
+        {"action": "replay_selected", "_selected_action": [str(original.pk)]},
+        follow=True,
+    )
+    assert response.status_code == 200
+    replay = Delivery.objects.get(replay_of=original)
+    assert replay.result_code == original.result_code and replay.actor == "operator:admin"
+    assert f"answered {replay.result_code}" in response.content.decode()
+
+
 def test_replay_refuses_unverified_calls(operator, koogallery):
     koogallery.v2("echo", {"orderId": "CS-FORGED"}, key="wrong")
     forged = Delivery.objects.get(order_id="CS-FORGED")

@@ -237,3 +237,28 @@ def test_fetching_an_order_again_from_the_notification_list(
         )
     assert "0 order fetch(es) queued again." in response.content.decode()
     assert Job.objects.filter(kind="fetch_order").count() == 2
+
+
+def test_an_instance_page_lists_its_own_calls_not_a_sibling_order_lines(admin_client, koogallery):
+    """Two order lines of one order: each instance page shows the newInstance that created it
+    (journaled under the instance id it answered) and not the other's calls."""
+    order_id = new_order_id()
+    first = created_v2(koogallery, order_id=order_id, line_id=f"{order_id}-000001")
+    second = created_v2(koogallery, order_id=order_id, line_id=f"{order_id}-000002")
+    from marketplace_isv.models import Delivery
+
+    created = Delivery.objects.filter(activity="newInstance", order_id=order_id)
+    assert {d.instance_id for d in created} == {first.instance_id, second.instance_id}
+    koogallery.v2("releaseInstance", {"instanceId": second.instance_id, "orderId": order_id})
+    page = admin_client.get(reverse("admin:orders_instance_change", args=[first.pk])).content.decode()
+    mine = created.get(instance_id=first.instance_id)
+    theirs = created.get(instance_id=second.instance_id)
+    release = Delivery.objects.get(activity="releaseInstance", instance_id=second.instance_id)
+    assert str(mine.pk) in page and str(theirs.pk) not in page and str(release.pk) not in page
+
+
+def test_jobs_are_found_by_their_instances_purchase_order(admin_client, koogallery):
+    instance = created_v2(koogallery)
+    listing = admin_client.get(reverse("admin:orders_job_changelist") + f"?q={instance.order_id}").content.decode()
+    job = Job.objects.get(instance=instance)
+    assert reverse("admin:orders_job_change", args=[job.pk]) in listing

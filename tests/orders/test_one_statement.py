@@ -40,7 +40,7 @@ def test_a_fresh_order_line_is_written_with_its_journal_row_in_one_statement(out
     assert statements[0].startswith("EXECUTE orders_insert_purchase_journaled")
 
     delivery = Delivery.objects.get(pk=reply.headers["x-delivery-id"])
-    assert (delivery.activity, delivery.result_code, delivery.instance_id) == ("newInstance", "000004", "")
+    assert (delivery.activity, delivery.result_code, delivery.instance_id) == ("newInstance", "000004", business_id)
     assert delivery.response_body == reply.body.decode()
     assert delivery.verified and delivery.order_id == json.loads(reply.request_body)["orderId"]
     instance = Instance.objects.get(instance_id=business_id)
