@@ -101,9 +101,8 @@ def upload_attempt(*, upload_id: int, final: bool) -> str:
             out,
             type(exc).__name__,
         )
-        error = f"{type(exc).__name__}: {exc}"
-        if isinstance(exc, openapi.OpenApiError) and not retryable:
-            error += f" — {exc.advice()}"  # e.g. a 401: which settings to check (§7.1)
+        # An OpenApiError that is not retried says what to fix (e.g. a 401: the AK/SK settings, §7.1).
+        error = exc.operator_text() if isinstance(exc, openapi.OpenApiError) else f"{type(exc).__name__}: {exc}"
         LicenseUpload.objects.filter(pk=upload_id).update(
             status=Status.FAILED if out else Status.PENDING,
             last_error=error[:2000],

@@ -64,6 +64,12 @@ class OpenApiError(Exception):
             )
         return "refused by KooGallery, not retried"
 
+    def operator_text(self) -> str:
+        """The failure as operators read it (a job's or an upload's error): with what to do about it
+        when it is not retried."""
+        text = f"{type(self).__name__}: {self}"
+        return text if self.retryable else f"{text} — {self.advice()}"
+
 
 @dataclass(frozen=True)
 class Credentials:

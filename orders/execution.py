@@ -59,7 +59,7 @@ def job_run(job_id: int, *, retries: int = 0) -> str:
         if isinstance(exc, openapi.OpenApiError) and not exc.retryable:
             # §7.1: a 401 is a configuration error, a 400 a refused parameter: retrying cannot help.
             # The job fails now, with an alert saying what to fix; operators retry it once fixed.
-            _finish(job, Job.State.FAILED, error=f"{error} — {exc.advice()}"[:2000])
+            _finish(job, Job.State.FAILED, error=exc.operator_text()[:2000])
             return "failed"
         if job.attempts >= max_attempts():
             _finish(job, Job.State.FAILED, error=error)

@@ -64,14 +64,18 @@ def test_the_journal_is_read_only(operator, koogallery):
     assert operator.post(reverse("admin:marketplace_isv_delivery_delete", args=[delivery.pk])).status_code == 403
 
 
+def replay_from_the_console(operator, delivery):
+    return operator.post(
+        reverse("admin:marketplace_isv_delivery_changelist"),
+        {"action": "replay_selected", "_selected_action": [str(delivery.pk)]},
+        follow=True,
+    )
+
+
 def test_replay_reruns_a_verified_call_as_the_operator(operator, koogallery):
     koogallery.v2("echo", {"orderId": "CS-REPLAY", "echo": "again"})
     original = Delivery.objects.get(order_id="CS-REPLAY")
-    response = operator.post(
-        reverse("admin:marketplace_isv_delivery_changelist"),
-        {"action": "replay_selected", "_selected_action": [str(original.pk)]},
-        follow=True,
-    )
+    response = replay_from_the_console(operator, original)
     assert response.status_code == 200
     replay = Delivery.objects.get(replay_of=original)
     assert replay.actor == "operator:admin"
@@ -90,11 +94,7 @@ def test_replay_of_a_call_whose_row_is_batch_written_is_answered_at_once(operato
 
     assert writer().flush()
     original = Delivery.objects.get(order_id=order_id)
-    response = operator.post(
-        reverse("admin:marketplace_isv_delivery_changelist"),
-        {"action": "replay_selected", "_selected_action": [str(original.pk)]},
-        follow=True,
-    )
+    response = replay_from_the_console(operator, original)
     assert response.status_code == 200
     replay = Delivery.objects.get(replay_of=original)
     assert replay.result_code == original.result_code and replay.actor == "operator:admin"

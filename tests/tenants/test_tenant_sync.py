@@ -4,6 +4,7 @@ import pytest
 
 from marketplace_isv.models import Delivery
 from tenants.models import SyncLog, Tenant, TenantBinding
+from tests.marketplace_isv.test_vectors import KIT_V1_BODY
 from tests.tenants.conftest import stamp
 
 pytestmark = pytest.mark.django_db
@@ -137,17 +138,7 @@ def test_each_call_writes_a_sync_log_row_with_its_delivery(kit):
 
 def test_the_documented_v1_example_body_is_accepted(koogallery):
     # §10.2: the exact example body, instanceId and orderId empty.
-    body = {
-        "instanceId": "",
-        "orderId": "",
-        "tenantId": "68cbc86abc",
-        "tenantCode": "huawei",
-        "name": "huaiweitest",
-        "domainName": "https://example.tenantaccount.com",
-        "flag": 1,
-        "testFlag": 1,
-        "timeStamp": "20220413093539534",
-    }
+    body = dict(KIT_V1_BODY)
     reply = koogallery.kit_v1("tenantSync", body)
     assert reply.assert_envelope()["resultCode"] == "000000"
     assert tenant().name == "huaiweitest"
