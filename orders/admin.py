@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 
 from django.contrib import admin, messages
 from django.db import transaction
-from django.db.models import Count, Q
+from django.db.models import Case, Count, Exists, OuterRef, Q, Value, When
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
@@ -31,6 +31,12 @@ from .models import (
 )
 
 MASK = "••••••••"
+
+
+def clipped(error: str, limit: int = 240) -> str:
+    """An error for a list column: long enough to keep the advice on what to fix
+    (OpenApiError.operator_text), cut beyond that; the detail page has it whole."""
+    return (error[:limit] + "…") if len(error) > limit else error
 
 
 class ReadOnlyInline(ReadOnlyAdminMixin, admin.TabularInline):
@@ -211,29 +217,46 @@ class InstanceAdmin(admin.ModelAdmin):
             ),
         )
 
-    def _each(self, request, queryset, action, label: str) -> None:
-        done = 0
+    def _each(self, request, queryset, action, label: str, *, unchanged: str) -> None:
+        """Run `action` on each selected instance, then say what happened to which: done, already
+        so (a repeat is a success that changes nothing, §5.1), or refused and why. Messages start
+        with words, not ids: the admin capitalises a message's first letter."""
+        done, already, refused = 0, [], []
         for instance_id in queryset.values_list("instance_id", flat=True):
             with transaction.atomic():
                 outcome = action(instance_id)
-            if isinstance(outcome, int):
-                ok, why = outcome > 0, "nothing failed or waiting"
+            if outcome.code != "000000":
+                refused.append(f"{instance_id} ({outcome.message})")
+            elif outcome.changed:
+                done += 1
             else:
-                ok, why = outcome.code == "000000", outcome.message
-            done += 1 if ok else 0
-            if not ok:
-                self.message_user(request, f"{instance_id}: not {label} ({why})", messages.WARNING)
+                already.append(instance_id)
         if done:
             self.message_user(request, f"{done} instance(s) {label}.", messages.SUCCESS)
+        if already:
+            self.message_user(request, f"{unchanged}, nothing done: {', '.join(already)}.", messages.INFO)
+        if refused:
+            self.message_user(request, f"not {label}: {'; '.join(refused)}.", messages.WARNING)
 
-    @admin.action(description="Retry provisioning (re-queue failed jobs)", permissions=["operate"])
+    @admin.action(
+        description="Retry provisioning (re-queue failed jobs, run waiting ones now)", permissions=["operate"]
+    )
     def retry_provisioning(self, request, queryset):
-        self._each(
-            request,
-            queryset,
-            lambda iid: services.instance_retry_provisioning(instance_id=iid, actor=operator_actor(request)),
-            "queued for provisioning again",
-        )
+        queued = hurried = 0
+        idle = []
+        for instance_id in queryset.values_list("instance_id", flat=True):
+            with transaction.atomic():
+                retried = services.instance_retry_provisioning(instance_id=instance_id, actor=operator_actor(request))
+            queued += 1 if retried.queued else 0
+            hurried += 1 if retried.hurried else 0
+            if not retried.count:
+                idle.append(f"{instance_id} ({retried.why})")
+        if queued:
+            self.message_user(request, f"{queued} instance(s) queued for provisioning again.", messages.SUCCESS)
+        if hurried:
+            self.message_user(request, f"{hurried} instance(s): the job waiting to retry runs now.", messages.SUCCESS)
+        if idle:
+            self.message_user(request, f"nothing to retry for {'; '.join(idle)}.", messages.WARNING)
 
     @admin.action(description="Freeze as operator (data kept)", permissions=["operate"])
     def freeze_as_operator(self, request, queryset):
@@ -242,6 +265,7 @@ class InstanceAdmin(admin.ModelAdmin):
             queryset,
             lambda iid: services.instance_freeze_by_operator(instance_id=iid, actor=operator_actor(request)),
             "frozen",
+            unchanged="already frozen",
         )
 
     @admin.action(description="Unfreeze as operator", permissions=["operate"])
@@ -251,6 +275,7 @@ class InstanceAdmin(admin.ModelAdmin):
             queryset,
             lambda iid: services.instance_unfreeze_by_operator(instance_id=iid, actor=operator_actor(request)),
             "unfrozen",
+            unchanged="not frozen",
         )
 
 
@@ -264,7 +289,7 @@ class JobAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "attempts",
         "result_code",
         "short_error",
-        "next_run_at",
+        "next_run",
         "created_at",
     )
     list_filter = ("state", "kind", "is_test", "created_at")
@@ -280,31 +305,53 @@ class JobAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     show_full_result_count = False
     list_per_page = 50
     list_select_related = ("instance",)
-    readonly_fields = [f.name for f in Job._meta.fields]
+    readonly_fields = [f.name if f.name != "next_run_at" else "next_run" for f in Job._meta.fields]
+    exclude = ("next_run_at",)  # shown as `next_run`: a finished job has none
     actions = ("retry_failed",)
 
     @admin.display(description="last error")
     def short_error(self, obj):
-        return (obj.last_error[:80] + "…") if len(obj.last_error) > 80 else obj.last_error
+        return clipped(obj.last_error)
 
     def has_operate_permission(self, request):
         return request.user.has_perm("orders.change_instance")
 
-    @admin.action(description="Retry the selected jobs' work (re-queue failed jobs)", permissions=["operate"])
+    @admin.action(
+        description="Retry the selected jobs' work (re-queue failed jobs, run waiting ones now)",
+        permissions=["operate"],
+    )
     def retry_failed(self, request, queryset):
         """An instance's failed jobs are queued again as what the instance needs now; an
-        orderNotify's failed Query Order is fetched again."""
-        count, actor = 0, operator_actor(request)
+        orderNotify's failed Query Order is fetched again; a job waiting out its retry backoff
+        runs now."""
+        actor, results = operator_actor(request), []
         for instance_id in set(queryset.filter(instance__isnull=False).values_list("instance__instance_id", flat=True)):
             with transaction.atomic():
-                count += services.instance_retry_provisioning(instance_id=instance_id, actor=actor)
+                results.append(services.instance_retry_provisioning(instance_id=instance_id, actor=actor))
         for notification_id in set(
             queryset.filter(notification__isnull=False).values_list("notification_id", flat=True)
         ):
             with transaction.atomic():
-                count += services.order_notification_retry_fetch(notification_id=notification_id, actor=actor)
-        level = messages.SUCCESS if count else messages.WARNING
-        self.message_user(request, f"{count} job(s) queued again.", level)
+                results.append(services.order_notification_retry_fetch(notification_id=notification_id, actor=actor))
+        say_retried(self, request, results, "job(s) queued again")
+
+    @admin.display(description="next run", ordering="next_run_at")
+    def next_run(self, obj):
+        """When the sweep may run it again: only for a job still to run."""
+        return obj.next_run_at if obj.state in (Job.State.PENDING, Job.State.RETRY) else "—"
+
+
+def say_retried(model_admin, request, results, queued_text: str) -> None:
+    """One message for what a batch of operator retries did (orders.services.Retried)."""
+    queued = sum(r.queued for r in results)
+    hurried = sum(r.hurried for r in results)
+    if queued or not hurried:
+        model_admin.message_user(request, f"{queued} {queued_text}.", messages.SUCCESS if queued else messages.WARNING)
+    if hurried:
+        model_admin.message_user(request, f"{hurried} job(s) waiting to retry run now.", messages.SUCCESS)
+    reasons = sorted({r.why for r in results if not r.count})
+    if reasons and not (queued or hurried):
+        model_admin.message_user(request, f"nothing to retry: {'; '.join(reasons)}.", messages.INFO)
 
 
 @admin.register(UsageRecord)
@@ -381,10 +428,44 @@ class AlertAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         self.message_user(request, f"{count} alert(s) resolved.", messages.SUCCESS)
 
 
+def with_fetch_state(queryset):
+    """Annotate orderNotify rows with their Query Order state (FETCH_STATES), in the query."""
+    jobs = Job.objects.filter(notification=OuterRef("pk"))
+    return queryset.annotate(
+        fetch_state=Case(
+            When(query_order__isnull=False, then=Value("fetched")),
+            When(Exists(jobs.filter(state__in=Job.OPEN)), then=Value("fetching")),
+            When(Exists(jobs.filter(state=Job.State.FAILED)), then=Value("failed")),
+            default=Value("not fetched"),
+        )
+    )
+
+
+FETCH_STATES = {
+    "fetched": "fetched",
+    "fetching": "queued, running or waiting to retry",
+    "failed": "failed: needs an operator",
+    "not fetched": "not fetched (test traffic the open API could not answer)",
+}
+
+
+class FetchFilter(admin.SimpleListFilter):
+    title = "Query Order"
+    parameter_name = "fetch"
+
+    def lookups(self, request, model_admin):
+        return list(FETCH_STATES.items())
+
+    def queryset(self, request, queryset):
+        if self.value() in FETCH_STATES:
+            return with_fetch_state(queryset).filter(fetch_state=self.value())
+        return queryset
+
+
 @admin.register(OrderNotification)
 class OrderNotificationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ("last_received_at", "order_id", "order_line_id", "count", "is_test", "query_order_at")
-    list_filter = ("is_test", "last_received_at")
+    list_display = ("last_received_at", "order_id", "order_line_id", "count", "is_test", "fetch", "short_error")
+    list_filter = (FetchFilter, "is_test", "last_received_at")
     search_fields = ("order_id__exact", "order_line_id__exact")
     show_full_result_count = False
     readonly_fields = [f.name for f in OrderNotification._meta.fields if f.name != "query_order"] + ["answer"]
@@ -394,14 +475,24 @@ class OrderNotificationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def has_operate_permission(self, request):
         return request.user.has_perm("orders.change_instance")
 
-    @admin.action(description="Fetch the order again (Query Order failed for good)", permissions=["operate"])
+    def get_queryset(self, request):
+        return with_fetch_state(super().get_queryset(request))
+
+    @admin.display(description="Query Order", ordering="fetch_state")
+    def fetch(self, obj):
+        return obj.fetch_state
+
+    @admin.display(description="last fetch error")
+    def short_error(self, obj):
+        return clipped(obj.query_order_error if obj.query_order is None else "")
+
+    @admin.action(description="Fetch the order again (Query Order failed, or waits to retry)", permissions=["operate"])
     def fetch_again(self, request, queryset):
-        count, actor = 0, operator_actor(request)
+        actor, results = operator_actor(request), []
         for notification_id in queryset.values_list("pk", flat=True):
             with transaction.atomic():
-                count += services.order_notification_retry_fetch(notification_id=notification_id, actor=actor)
-        level = messages.SUCCESS if count else messages.WARNING
-        self.message_user(request, f"{count} order fetch(es) queued again.", level)
+                results.append(services.order_notification_retry_fetch(notification_id=notification_id, actor=actor))
+        say_retried(self, request, results, "order fetch(es) queued again")
 
     @admin.display(description="Query Order answer")
     def answer(self, obj):

@@ -13,7 +13,7 @@ from .models import Alert, Instance
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Alert", "raise_alert", "alert_resolve"]
+__all__ = ["Alert", "raise_alert", "alert_resolve", "alert_resolve_open"]
 
 
 def raise_alert(
@@ -38,5 +38,13 @@ def raise_alert(
 
 def alert_resolve(*, alert_ids: list[int], actor: str) -> int:
     return Alert.objects.filter(pk__in=alert_ids, resolved_at__isnull=True).update(
+        resolved_at=timezone.now(), resolved_by=actor[:160]
+    )
+
+
+def alert_resolve_open(kind: str, *, instance_ref: str, actor: str) -> int:
+    """The open alert of (kind, instance) is answered by what the system did (a retried job
+    succeeded): resolved with `actor` saying so. Returns 0 or 1."""
+    return Alert.objects.filter(kind=kind, instance_ref=instance_ref[:255], resolved_at__isnull=True).update(
         resolved_at=timezone.now(), resolved_by=actor[:160]
     )

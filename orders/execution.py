@@ -30,7 +30,7 @@ from .jobs import (
     provisioning_state_of,
     setting_seconds,
 )
-from .models import Instance, InstanceOrder, Job, OrderNotification
+from .models import Instance, InstanceOrder, Job, OrderNotification, Provisioning
 from .provisioners import AppInfo, ProvisionerError, ProvisionRefused
 from .specs import spec_of
 from .states import ACTOR_SYSTEM, transition
@@ -156,7 +156,7 @@ def _fetch_for_instance(job: Job, instance: Instance) -> tuple[Instance, bool]:
         if not instance.is_test:
             raise
         logger.info("orders.query_order_skipped job=%s code=%s", job.pk, exc.code)
-        Instance.objects.filter(pk=instance.pk).update(query_order_error=str(exc)[:2000])
+        Instance.objects.filter(pk=instance.pk).update(query_order_error=exc.operator_text()[:2000])
         return instance, False
     details = orderinfo.parse(answer, line_id)
     purchase = job.kind == Job.Kind.PROVISION
@@ -188,7 +188,7 @@ def _fetch_for_notification(job: Job) -> None:
     try:
         answer = openapi.query_order(notification.order_id, notification.order_line_id or None)
     except openapi.OpenApiError as exc:
-        OrderNotification.objects.filter(pk=notification.pk).update(query_order_error=str(exc)[:2000])
+        OrderNotification.objects.filter(pk=notification.pk).update(query_order_error=exc.operator_text()[:2000])
         if notification.is_test:
             return
         raise
@@ -216,7 +216,15 @@ def _finish(job: Job, state: str, *, app_info: AppInfo | None = None, error: str
             alerts.raise_alert(
                 alerts.Alert.Kind.JOB_FAILED,
                 instance_ref=f"order {current.order_id}",
-                message=f"{current.kind} job #{current.pk} failed: {error}",
+                message=f"{current.kind} job #{current.pk} failed after {current.attempts} attempt(s): {error}",
+            )
+        elif (
+            state == Job.State.DONE
+            and not Job.objects.filter(notification__order_id=current.order_id, state=Job.State.FAILED).exists()
+        ):
+            # The order's failed fetch was retried and succeeded: its alert is answered.
+            alerts.alert_resolve_open(
+                alerts.Alert.Kind.JOB_FAILED, instance_ref=f"order {current.order_id}", actor=_resolver(current)
             )
     logger.info("orders.job_finished job=%s kind=%s state=%s", job.pk, job.kind, state)
 
@@ -245,10 +253,11 @@ def _settle(instance: Instance, job: Job, app_info: AppInfo | None) -> None:
         instance.failure_code, instance.failure_reason = job.result_code, job.last_error
         fields += ["failure_code", "failure_reason"]
     event = "provisioned" if first_provisioning else f"{job.kind}_{'done' if done else 'failed'}"
+    provisioning = provisioning_state_of(instance)
     transition(
         instance,
         event,
-        provisioning=provisioning_state_of(instance),
+        provisioning=provisioning,
         reason=f"job #{job.pk}" + ("" if done else f": {job.last_error}"),
         actor=ACTOR_SYSTEM,
         save_fields=tuple(fields),
@@ -258,8 +267,16 @@ def _settle(instance: Instance, job: Job, app_info: AppInfo | None) -> None:
         alerts.raise_alert(
             alerts.Alert.Kind.JOB_FAILED,
             instance=instance,
-            message=f"{job.kind} job #{job.pk} failed for good: {job.last_error}",
+            message=f"{job.kind} job #{job.pk} failed after {job.attempts} attempt(s): {job.last_error}",
         )
+    if done and provisioning != Provisioning.FAILED:
+        # Nothing of the instance is failed any more (its failed jobs were retried and succeeded):
+        # the alert raised for them is answered.
+        alerts.alert_resolve_open(alerts.Alert.Kind.JOB_FAILED, instance_ref=instance.instance_id, actor=_resolver(job))
     following = instance.jobs.filter(state__in=(Job.State.PENDING, Job.State.RETRY)).order_by("pk").first()
     if following is not None:
         enqueue(following.pk)
+
+
+def _resolver(job: Job) -> str:
+    return f"{ACTOR_SYSTEM} (job #{job.pk} done)"

@@ -193,6 +193,20 @@ def rearm_failed(instance: Instance, *, actor: str, delivery_id=None) -> int:
     return queued
 
 
+def run_waiting_now(owner: Instance | OrderNotification) -> int:
+    """Operator retry of work waiting out a retry backoff: its jobs become due now, and the
+    owner's oldest waiting job is handed to a worker once the caller commits (the jobs behind it
+    follow as each finishes). The Celery retry scheduled earlier finds the job claimed or done and
+    skips. Returns the number of jobs made due."""
+    waiting = owner.jobs.filter(state=Job.State.RETRY).order_by("pk")
+    first = waiting.first()
+    if first is None:
+        return 0
+    count = waiting.update(next_run_at=timezone.now() + grace())
+    enqueue(first.pk)
+    return count
+
+
 def provisioning_state_of(instance: Instance) -> str:
     states = set(instance.jobs.filter(state__in=(*Job.OPEN, Job.State.FAILED)).values_list("state", flat=True))
     if states & set(Job.OPEN):

@@ -217,7 +217,7 @@ class Job(models.Model):
         RUNNING = "running"
         RETRY = "retry", "waiting to retry"
         DONE = "done"
-        FAILED = "failed", "failed (out of retries)"
+        FAILED = "failed", "failed (needs an operator)"
         CANCELLED = "cancelled", "cancelled (superseded)"
 
     # Found by instance through job_instance_state (its first column): no index of its own.
@@ -269,7 +269,7 @@ class Alert(models.Model):
     class Kind(models.TextChoices):
         UNKNOWN_INSTANCE = "unknown_instance", "call for a never-seen instance"
         RELEASED_INSTANCE = "released_instance", "change to a released instance"
-        JOB_FAILED = "job_failed", "job out of retries"
+        JOB_FAILED = "job_failed", "job failed (out of retries or not retryable)"
         NEW_FOR_RELEASED = "new_for_released", "newInstance repeated after release"
         USAGE_REFUSED = "usage_refused", "usage record refused or out of attempts"
         USAGE_REPORT_REFUSED = "usage_report_refused", "usage report refused here"

@@ -29,6 +29,7 @@ from .lifecycle import (
     instance_upgrade,
 )
 from .operators import (
+    Retried,
     instance_freeze_by_operator,
     instance_retry_provisioning,
     instance_unfreeze_by_operator,
@@ -40,6 +41,7 @@ __all__ = [
     "Created",
     "Outcome",
     "Purchase",
+    "Retried",
     "SpecChange",
     "frontend_url",
     "instance_check_change",

@@ -23,6 +23,7 @@ class Outcome:
     code: str = SUCCESS
     message: str | None = None
     instance: Instance | None = None
+    changed: bool = True  # False: a success that changed nothing (already in that state, §5.1)
 
 
 def frontend_url(instance_id: str) -> str:

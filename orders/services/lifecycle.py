@@ -155,7 +155,7 @@ def instance_freeze(
             return Outcome(instance=instance)  # expiry after release: already beyond frozen
         return released(instance, activity, delivery_id=delivery_id)
     if instance.status == Status.FROZEN:
-        return Outcome(instance=instance)  # §5.1: already in that state
+        return Outcome(instance=instance, changed=False)  # §5.1: already in that state
     instance.frozen_reason = reason
     jobs.job_add(instance, Job.Kind.FREEZE, actor=actor, delivery_id=delivery_id)
     transition(
@@ -178,7 +178,7 @@ def instance_unfreeze(*, instance_id: str, activity: str, is_test: bool, deliver
     if instance.status == Status.RELEASED:
         return released(instance, activity, delivery_id=delivery_id)
     if instance.status == Status.ACTIVE:
-        return Outcome(instance=instance)
+        return Outcome(instance=instance, changed=False)
     jobs.job_add(instance, Job.Kind.UNFREEZE, actor=actor, delivery_id=delivery_id)
     transition(
         instance,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
@@ -16,13 +17,26 @@ from .common import Outcome, locked
 from .lifecycle import instance_freeze, instance_unfreeze
 
 
-def instance_retry_provisioning(*, instance_id: str, actor: str) -> int:
+@dataclass(frozen=True)
+class Retried:
+    """What an operator's retry did for one instance or notification."""
+
+    queued: int = 0  # failed work queued anew
+    hurried: int = 0  # jobs waiting out a retry backoff, made to run now
+    why: str = ""  # when it did nothing: why not
+
+    @property
+    def count(self) -> int:
+        return self.queued + self.hurried
+
+
+def instance_retry_provisioning(*, instance_id: str, actor: str) -> Retried:
     """Admin: queue an instance's failed work again (orders.jobs.rearm_failed), or provision an
-    unreleased instance that never got provisioned and has nothing queued. Returns the number of
-    jobs queued."""
+    unreleased instance that never got provisioned and has nothing queued. With nothing failed, a
+    job waiting out its retry backoff runs now instead (orders.jobs.run_waiting_now)."""
     instance = locked(instance_id)
     if instance is None:
-        return 0
+        return Retried(why="instance does not exist")
     count = jobs.rearm_failed(instance, actor=actor)
     if (
         not count
@@ -41,7 +55,20 @@ def instance_retry_provisioning(*, instance_id: str, actor: str) -> int:
             actor=actor,
             note=True,
         )
-    return count
+        return Retried(queued=count)
+    hurried = jobs.run_waiting_now(instance)
+    if hurried:
+        transition(
+            instance,
+            "retry",
+            reason=f"{hurried} job(s) waiting to retry run now, at an operator's request",
+            actor=actor,
+            note=True,
+        )
+        return Retried(hurried=hurried)
+    if instance.jobs.filter(state__in=Job.OPEN).exists():
+        return Retried(why="its work is already queued or running")
+    return Retried(why="nothing failed")
 
 
 def instance_freeze_by_operator(*, instance_id: str, actor: str) -> Outcome:
@@ -68,19 +95,24 @@ def _unless_gone(instance_id: str) -> Outcome | None:
     return None
 
 
-def order_notification_retry_fetch(*, notification_id: int, actor: str) -> int:
-    """Admin: fetch an orderNotify's order again (Query Order, §7.1) after its job ran out of
-    retries — for example once the open API's AK/SK are fixed. Nothing is queued when the order
-    is already fetched or a fetch is still open. Returns the number of jobs queued (0 or 1)."""
+def order_notification_retry_fetch(*, notification_id: int, actor: str) -> Retried:
+    """Admin: fetch an orderNotify's order again (Query Order, §7.1) after its job failed — for
+    example once the open API's AK/SK are fixed — or, while its fetch waits out a retry backoff,
+    now. Nothing is queued when the order is already fetched or a fetch is pending or running."""
     notification = OrderNotification.objects.select_for_update().filter(pk=notification_id).first()
-    if notification is None or notification.query_order is not None:
-        return 0
+    if notification is None:
+        return Retried(why="no such notification")
+    if notification.query_order is not None:
+        return Retried(why="the order is already fetched")
+    hurried = jobs.run_waiting_now(notification)
+    if hurried:
+        return Retried(hurried=hurried)
     if notification.jobs.filter(state__in=Job.OPEN).exists():
-        return 0
+        return Retried(why="its fetch is already queued or running")
     if not notification.jobs.filter(state=Job.State.FAILED).update(state=Job.State.CANCELLED):
-        return 0  # nothing failed: nothing to retry
+        return Retried(why="nothing failed")
     jobs.order_fetch_add(notification, actor=actor)
-    return 1
+    return Retried(queued=1)
 
 
 def instance_usage_record(*, instance_id: str, value: Decimal, at: datetime | None = None) -> Instance:

@@ -82,3 +82,29 @@ def test_the_journal_keeps_rows_for_the_retention_period(settings):
     settings.ISV_JOURNAL_RETENTION_DAYS = 0
     row(1000)
     assert prune_journal() == 0
+
+
+@pytest.mark.django_db
+def test_the_backfill_migration_names_the_instance_an_old_newinstance_answered():
+    """Rows journaled before the journal took an answer's instanceId get it from the stored answer;
+    rows that name one already, or whose answer names none, are left as they are."""
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module("marketplace_isv.migrations.0002_backfill_answered_instance_ids")
+
+    def row(body, instance_id=""):
+        return Delivery.objects.create(
+            received_at=timezone.now(), scheme="v2", method="POST", path="/koogallery/produce",
+            activity="newInstance", result_code="000000", response_body=body, instance_id=instance_id,
+        )  # fmt: skip
+
+    answered = row('{"resultCode":"000000","resultMsg":"ok","instanceId":"inst-1"}')
+    named = row('{"resultCode":"000000","instanceId":"inst-2"}', instance_id="own-id")
+    listed = row('{"resultCode":"000000","info":[{"instanceId":"inst-3"}]}')
+    broken = row('{"instanceId": not json')
+    migration.backfill(apps, None)
+    for delivery, expected in ((answered, "inst-1"), (named, "own-id"), (listed, ""), (broken, "")):
+        delivery.refresh_from_db()
+        assert delivery.instance_id == expected

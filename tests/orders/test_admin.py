@@ -1,6 +1,7 @@
 """The operators' console for instances, jobs and alerts (house style 10)."""
 
 import pytest
+from django.contrib import admin
 from django.contrib.auth.models import Permission, User
 from django.urls import reverse
 
@@ -181,9 +182,9 @@ def test_operators_cannot_freeze_or_unfreeze_a_released_instance_and_raise_no_al
     instance = created_v2(koogallery, test=test_flag)
     koogallery.v2("releaseInstance", {"instanceId": instance.instance_id}, test=test_flag)
     response = action(admin_client, name, instance, run_on_commit)
-    text = response.content.decode().lower()  # the admin capitalises its messages
+    text = response.content.decode()
     label = {"freeze_as_operator": "frozen", "unfreeze_as_operator": "unfrozen"}[name]
-    assert f"{instance.instance_id}: not {label} (instance was released)" in text
+    assert f"Not {label}: {instance.instance_id} (instance was released)." in text
     assert "instance(s) frozen" not in text and "instance(s) unfrozen" not in text
     instance.refresh_from_db()
     assert instance.status == "released"
@@ -262,3 +263,159 @@ def test_jobs_are_found_by_their_instances_purchase_order(admin_client, koogalle
     listing = admin_client.get(reverse("admin:orders_job_changelist") + f"?q={instance.order_id}").content.decode()
     job = Job.objects.get(instance=instance)
     assert reverse("admin:orders_job_change", args=[job.pk]) in listing
+
+
+def test_freezing_says_which_instances_were_already_frozen(admin_client, instances, run_on_commit):
+    """A repeat is a success that changes nothing (§5.1): it is not counted as frozen, and the
+    message names it without capitalising it (the admin capitalises a message's first letter)."""
+    active, frozen = instances["active"], instances["frozen"]
+    with run_on_commit():
+        response = admin_client.post(
+            reverse(CHANGELIST),
+            {"action": "freeze_as_operator", "_selected_action": [active.pk, frozen.pk]},
+            follow=True,
+        )
+    text = response.content.decode()
+    assert "1 instance(s) frozen." in text
+    assert f"Already frozen, nothing done: {frozen.instance_id}." in text
+    assert Transition.objects.filter(instance=frozen, event="freeze").count() == 1  # KooGallery's, not ours
+    with run_on_commit():
+        response = admin_client.post(
+            reverse(CHANGELIST), {"action": "unfreeze_as_operator", "_selected_action": [active.pk]}, follow=True
+        )
+        assert "1 instance(s) unfrozen." in response.content.decode()
+        response = admin_client.post(
+            reverse(CHANGELIST), {"action": "unfreeze_as_operator", "_selected_action": [active.pk]}, follow=True
+        )
+    text = response.content.decode()
+    assert f"Not frozen, nothing done: {active.instance_id}." in text and "unfrozen." not in text
+
+
+def job_waiting_to_retry(koogallery, settings):
+    """An instance whose provisioning failed once and waits out Celery's backoff."""
+    from orders import execution
+
+    settings.ISV_PROVISIONER = "tests.orders.provisioners.Down"
+    koogallery.run_jobs = False
+    instance = created_v2(koogallery, test=False)
+    koogallery.run_jobs = True
+    job = Job.objects.get(instance=instance)
+    with pytest.raises(execution.RetryJob):
+        execution.job_run(job.pk, retries=5)
+    settings.ISV_PROVISIONER = "demo"
+    job.refresh_from_db()
+    assert job.state == "retry"
+    return instance, job
+
+
+def test_retrying_an_instance_whose_job_waits_to_retry_runs_it_now(admin_client, koogallery, settings, run_on_commit):
+    instance, job = job_waiting_to_retry(koogallery, settings)
+    job_admin = admin.site._registry[Job]
+    assert job_admin.next_run(job) == job.next_run_at  # still to run: when
+    response = action(admin_client, "retry_provisioning", instance, run_on_commit)
+    assert "1 instance(s): the job waiting to retry runs now." in response.content.decode()
+    job.refresh_from_db()
+    assert (job.state, job.attempts) == ("done", 2)  # the same job, not a new one
+    assert Job.objects.filter(instance=instance).count() == 1
+    assert job_admin.next_run(job) == "—"  # finished: no next run
+    instance.refresh_from_db()
+    assert instance.provisioning_state == "ready"
+    assert Transition.objects.filter(instance=instance, event="retry", actor="operator:admin").exists()
+    response = action(admin_client, "retry_provisioning", instance, run_on_commit)
+    assert f"Nothing to retry for {instance.instance_id} (nothing failed)." in response.content.decode()
+
+
+def test_retrying_waiting_work_from_the_job_list_runs_it_now(admin_client, koogallery, settings, run_on_commit):
+    instance, job = job_waiting_to_retry(koogallery, settings)
+    with run_on_commit():
+        response = admin_client.post(
+            reverse("admin:orders_job_changelist"),
+            {"action": "retry_failed", "_selected_action": [job.pk]},
+            follow=True,
+        )
+    assert "1 job(s) waiting to retry run now." in response.content.decode()
+    job.refresh_from_db()
+    assert job.state == "done"
+
+
+def test_a_job_failed_at_once_says_so_and_its_alert_closes_when_a_retry_succeeds(
+    admin_client, koogallery, settings, run_on_commit
+):
+    settings.ISV_PROVISIONER = "tests.orders.provisioners.SoldOut"
+    instance = created_v2(koogallery, test=False)
+    job = Job.objects.get(instance=instance)
+    assert job.get_state_display() == "failed (needs an operator)"
+    assert admin.site._registry[Job].next_run(job) == "—"
+    alert = Alert.objects.get(kind="job_failed", instance=instance)
+    assert "failed after 1 attempt(s): no capacity left" in alert.message
+    settings.ISV_PROVISIONER = "demo"
+    action(admin_client, "retry_provisioning", instance, run_on_commit)
+    alert.refresh_from_db()
+    assert alert.resolved_at is not None
+    assert alert.resolved_by == f"system (job #{Job.objects.filter(instance=instance).last().pk} done)"
+
+
+def test_a_retry_that_fails_again_keeps_the_alert_open(admin_client, koogallery, settings, run_on_commit):
+    settings.ISV_PROVISIONER = "tests.orders.provisioners.SoldOut"
+    instance = created_v2(koogallery, test=False)
+    action(admin_client, "retry_provisioning", instance, run_on_commit)
+    alert = Alert.objects.get(kind="job_failed", instance=instance)
+    assert (alert.count, alert.resolved_at) == (2, None)
+
+
+def notifications_listed(admin_client, fetch: str) -> set[str]:
+    response = admin_client.get(reverse("admin:orders_ordernotification_changelist"), {"fetch": fetch})
+    assert response.status_code == 200
+    return {n.order_id for n in response.context["cl"].result_list}
+
+
+def test_notifications_show_their_fetch_state_and_what_to_fix(
+    admin_client, koogallery, fake_openapi, settings, run_on_commit
+):
+    fetched = new_order_id()
+    koogallery.v2("orderNotify", {"orderId": fetched, "orderLineId": f"{fetched}-000001"}, test=False)
+    refused = new_order_id()
+    fake_openapi.fail_next(QUERY_ORDER_PATH, status=401, code="MKT.0154", times=1)
+    koogallery.v2("orderNotify", {"orderId": refused, "orderLineId": f"{refused}-000001"}, test=False)
+    assert notifications_listed(admin_client, "fetched") == {fetched}
+    assert notifications_listed(admin_client, "failed") == {refused}
+    notification = OrderNotification.objects.get(order_id=refused)
+    assert "KOOGALLERY_OPENAPI_AK" in notification.query_order_error  # what to fix, not just the code
+    page = admin_client.get(reverse("admin:orders_ordernotification_changelist")).content.decode()
+    assert '<td class="field-fetch">failed</td>' in page and '<td class="field-fetch">fetched</td>' in page
+    assert "KOOGALLERY_OPENAPI_AK" in page  # the error column
+    alert = Alert.objects.get(kind="job_failed", instance_ref=f"order {refused}")
+    with run_on_commit():
+        admin_client.post(
+            reverse("admin:orders_ordernotification_changelist"),
+            {"action": "fetch_again", "_selected_action": [notification.pk]},
+        )
+    assert notifications_listed(admin_client, "fetched") == {fetched, refused}
+    alert.refresh_from_db()
+    assert alert.resolved_at is not None and alert.resolved_by.startswith("system (job #")
+
+
+def test_a_fetch_waiting_to_retry_is_run_now_from_the_notification_list(
+    admin_client, koogallery, fake_openapi, run_on_commit
+):
+    from orders import execution
+
+    order_id = new_order_id()
+    koogallery.run_jobs = False
+    koogallery.v2("orderNotify", {"orderId": order_id, "orderLineId": f"{order_id}-000001"}, test=False)
+    koogallery.run_jobs = True
+    job = Job.objects.get(kind="fetch_order")
+    fake_openapi.fail_next(QUERY_ORDER_PATH, status=500, code="MKT.0999", times=1)
+    with pytest.raises(execution.RetryJob):
+        execution.job_run(job.pk, retries=5)
+    assert notifications_listed(admin_client, "fetching") == {order_id}
+    with run_on_commit():
+        response = admin_client.post(
+            reverse("admin:orders_ordernotification_changelist"),
+            {"action": "fetch_again", "_selected_action": [job.notification_id]},
+            follow=True,
+        )
+    assert "1 job(s) waiting to retry run now." in response.content.decode()
+    job.refresh_from_db()
+    assert job.state == "done" and Job.objects.filter(kind="fetch_order").count() == 1
+    assert notifications_listed(admin_client, "fetched") == {order_id}

@@ -174,10 +174,13 @@ def test_query_order_answers_that_retrying_cannot_change_fail_the_job_at_once(
     from orders.services import instance_retry_provisioning
 
     with run_on_commit():
-        assert instance_retry_provisioning(instance_id=instance.instance_id, actor="operator:ops") == 1
+        assert instance_retry_provisioning(instance_id=instance.instance_id, actor="operator:ops").queued == 1
     instance.refresh_from_db()
     assert instance.provisioning_state == "ready" and instance.query_order is not None
     assert len(fake_openapi.calls(QUERY_ORDER_PATH)) == 2
+    # The retry succeeded: the alert raised for the failure is answered, saying by what.
+    alert.refresh_from_db()
+    assert alert.resolved_at is not None and alert.resolved_by.startswith("system (job #")
 
 
 def test_test_traffic_is_provisioned_even_when_query_order_cannot_answer(koogallery, fake_openapi):
