@@ -17,8 +17,9 @@ from . import services
 from .models import License, LicenseEvent
 
 SECRET_PARAMETERS = ("authToken", "signature")
-# Column lengths: text longer than Huawei documents is cut to them, never refused (§4.0), and a
-# repeat finds its row by the same cut value.
+# Column lengths: text longer than Huawei documents is cut to them, never refused (§4.0); a key
+# (order id, product id, licence code, eventId) keeps a digest of the whole instead
+# (fields.identifier), and a repeat finds its row by the same fitted value.
 ID = License._meta.get_field("order_id").max_length
 PERIOD_TYPE = License._meta.get_field("period_type").max_length
 CHARGING_MODE = License._meta.get_field("charging_mode").max_length
@@ -40,8 +41,8 @@ def _by(caller: Caller) -> dict[str, Any]:
 def get_license(payload: dict[str, Any], caller: Caller) -> Result:
     """Only orderId is required (U26); the rest is stored as received."""
     license = services.license_issue(
-        order_id=fields.text(payload, "orderId", required=True, limit=ID),
-        product_id=fields.text(payload, "productId", limit=ID),
+        order_id=fields.identifier(payload, "orderId", required=True, limit=ID),
+        product_id=fields.identifier(payload, "productId", limit=ID),
         business_id=fields.text(payload, "businessId"),
         customer_id=fields.text(payload, "customerId", limit=ID),
         customer_name=fields.text(payload, "customerName", limit=ID),
@@ -60,14 +61,14 @@ def get_license(payload: dict[str, Any], caller: Caller) -> Result:
 
 def refresh_license(payload: dict[str, Any], caller: Caller) -> Result:
     instance_id = fields.text(payload, "instanceId", required=True)
-    order_id = fields.text(payload, "orderId", required=True, limit=ID)
+    order_id = fields.identifier(payload, "orderId", required=True, limit=ID)
     valid_until = fields.utc_time(payload, "expireTime", required=True)
     services.license_renew(
         instance_id=instance_id,
         order_id=order_id,
         scene="TRIAL_TO_FORMAL" if fields.text(payload, "trialToFormal") == "1" else "RENEWAL",
         valid_until=valid_until,
-        product_id=fields.text(payload, "productId", limit=ID),
+        product_id=fields.identifier(payload, "productId", limit=ID),
         period_type=fields.text(payload, "periodType", limit=PERIOD_TYPE),
         period_number=fields.integer(payload, "periodNumber"),
         **_by(caller),
@@ -79,7 +80,7 @@ def expire_license(payload: dict[str, Any], caller: Caller) -> Result:
     """The table is unpublished: instanceId is required, as for expireInstance (U27)."""
     services.license_freeze(
         instance_id=fields.text(payload, "instanceId", required=True),
-        order_id=fields.text(payload, "orderId", limit=ID),
+        order_id=fields.identifier(payload, "orderId", limit=ID),
         **_by(caller),
     )
     return Result.ok()
@@ -89,7 +90,7 @@ def release_license(payload: dict[str, Any], caller: Caller) -> Result:
     """orderId (the original purchase order) is mandatory, as for releaseInstance (§4.3.2)."""
     services.license_release(
         instance_id=fields.text(payload, "instanceId", required=True),
-        order_id=fields.text(payload, "orderId", required=True, limit=ID),
+        order_id=fields.identifier(payload, "orderId", required=True, limit=ID),
         **_by(caller),
     )
     return Result.ok()
@@ -99,17 +100,17 @@ def release_license(payload: dict[str, Any], caller: Caller) -> Result:
 
 
 def refresh_license_code(payload: dict[str, Any], caller: Caller) -> Result:
-    code = fields.text(payload, "license", required=True, limit=ID)
+    code = fields.identifier(payload, "license", required=True, limit=ID)
     scene = fields.text(payload, "scene", required=True, limit=SCENE)
-    order_id = fields.text(payload, "orderId", required=True, limit=ID)
+    order_id = fields.identifier(payload, "orderId", required=True, limit=ID)
     valid_until = fields.utc_time(payload, "expireTime", required=True)
     services.license_code_renew(
         code=code,
         order_id=order_id,
-        order_line_id=fields.text(payload, "orderLineId", required=True, limit=ID),
+        order_line_id=fields.identifier(payload, "orderLineId", required=True, limit=ID),
         scene=scene,
         valid_until=valid_until,
-        product_id=fields.text(payload, "productId", limit=ID),
+        product_id=fields.identifier(payload, "productId", limit=ID),
         is_test=fields.test_flag(payload),
         raw=_raw(payload),
         **_by(caller),
@@ -118,7 +119,7 @@ def refresh_license_code(payload: dict[str, Any], caller: Caller) -> Result:
 
 
 def update_license_code_status(payload: dict[str, Any], caller: Caller) -> Result:
-    code = fields.text(payload, "license", required=True, limit=ID)
+    code = fields.identifier(payload, "license", required=True, limit=ID)
     status = fields.text(payload, "status", required=True).upper()
     if status not in services.CODE_STATUSES:
         raise ParamError("status must be FREEZE or UNFREEZE")
@@ -130,9 +131,9 @@ def update_license_code_status(payload: dict[str, Any], caller: Caller) -> Resul
 
 def release_license_code(payload: dict[str, Any], caller: Caller) -> Result:
     services.license_code_release(
-        code=fields.text(payload, "license", required=True, limit=ID),
-        order_id=fields.text(payload, "orderId", limit=ID),
-        order_line_id=fields.text(payload, "orderLineId", limit=ID),
+        code=fields.identifier(payload, "license", required=True, limit=ID),
+        order_id=fields.identifier(payload, "orderId", limit=ID),
+        order_line_id=fields.identifier(payload, "orderLineId", limit=ID),
         is_test=fields.test_flag(payload),
         raw=_raw(payload),
         **_by(caller),
@@ -144,7 +145,7 @@ def get_license_async(payload: dict[str, Any], caller: Caller) -> Result:
     """Always 000004: the licence is uploaded afterwards (U28). Returned, not raised, so the
     licence and its upload job are kept."""
     instance_id = fields.text(payload, "instanceId", required=True)
-    event_id = fields.text(payload, "eventId", required=True, limit=ID)
+    event_id = fields.identifier(payload, "eventId", required=True, limit=ID)
     effective_at = fields.utc_time(payload, "effectiveTime", required=True)
     services.license_request_online(
         instance_id=instance_id,

@@ -100,6 +100,14 @@ class License(models.Model):
     def label(self) -> str:
         return self.license_code if self.kind == self.Kind.CODE else self.instance_id
 
+    @property
+    def sent_event_id(self) -> str:
+        """The eventId exactly as getLicenseAsync sent it: `event_id` is the key, fitted to its
+        column (marketplace_isv.fields.key_fit), and the upload must name the id KooGallery knows."""
+        from marketplace_isv.fields import text
+
+        return text(self.raw, "eventId") or self.event_id
+
 
 class LicenseEvent(models.Model):
     """One row per thing that happened to a licence; never updated or deleted (house style 5)."""
@@ -150,7 +158,7 @@ class LicenseUpload(models.Model):
         FAILED = "failed", "failed"
 
     license = models.ForeignKey(License, on_delete=models.PROTECT, related_name="uploads")
-    event_id = models.CharField(max_length=255, db_index=True)
+    event_id = models.TextField(help_text="getLicenseAsync's eventId as sent: the upload's {event_id}")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING, db_index=True)
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)

@@ -48,7 +48,7 @@ def upload_schedule(*, license: License, delivery_id: uuid.UUID | None, actor: s
     )
     if upload is None:
         upload = LicenseUpload.objects.create(
-            license=license, event_id=license.event_id, delivery_id=delivery_id, actor=actor
+            license=license, event_id=license.sent_event_id, delivery_id=delivery_id, actor=actor
         )
     elif upload.status == Status.FAILED:
         _reset(upload)

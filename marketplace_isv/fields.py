@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import re
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -41,6 +42,23 @@ def text(payload: dict[str, Any], name: str, *, required: bool = False, default:
             raise ParamError(f"{name} is required")
         return default
     return value[:limit] if limit else value
+
+
+def key_fit(value: str, limit: int) -> str:
+    """An identifier for a column of `limit` characters. One that fits is kept as sent. A longer
+    one (§4.0: never refused) keeps its beginning and a SHA-256 digest of the whole, so two long
+    ids that share a beginning never merge into one row, and every call with the same id finds the
+    same row."""
+    if len(value) <= limit:
+        return value
+    digest = hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
+    return f"{value[: limit - len(digest) - 1]}~{digest}"  # "~": safe in a URL, unlike "#"
+
+
+def identifier(payload: dict[str, Any], name: str, *, required: bool = False, limit: int) -> str:
+    """`text` for a field that is a key (an order id, a licence code, an eventId): fitted to its
+    column with `key_fit`, not cut."""
+    return key_fit(text(payload, name, required=required), limit)
 
 
 def base64_text(payload: dict[str, Any], name: str) -> str:

@@ -13,6 +13,8 @@ import functools
 from django.db import connection
 from django.db.models import CharField, Model
 
+from marketplace_isv.fields import key_fit
+
 
 @functools.cache
 def text_limits(model: type[Model]) -> dict[str, int]:
@@ -24,14 +26,20 @@ def text_limits(model: type[Model]) -> dict[str, int]:
     }
 
 
+# Columns that are keys (idempotency, §5.1): fitted with a digest of the whole, not cut, so two
+# long ids sharing a beginning are never taken for one order.
+KEY_COLUMNS = frozenset({"order_id", "order_line_id", "product_id"})
+
+
 def fitted(model: type[Model], **values):
-    """`values` for `model`'s columns with text cut to each column's length: KooGallery's fields
-    may exceed their documented maximum (§4.0) and must not turn into a database error, and a row
-    created from a call's ids is looked up again by the same cut values."""
+    """`values` for `model`'s columns with text fitted to each column's length: KooGallery's
+    fields may exceed their documented maximum (§4.0) and must not turn into a database error, and
+    a row created from a call's ids is looked up again by the same fitted values. Text is cut; a
+    key column keeps a digest of the whole (marketplace_isv.fields.key_fit)."""
     limits = text_limits(model)
     for name, value in values.items():
         if isinstance(value, str) and len(value) > limits.get(name, len(value)):
-            values[name] = value[: limits[name]]
+            values[name] = key_fit(value, limits[name]) if name in KEY_COLUMNS else value[: limits[name]]
     return values
 
 

@@ -43,7 +43,7 @@ def tenant_sync(payload: dict[str, Any], caller: Caller) -> Result:
     services.tenant_sync(
         origin=_origin(caller),
         flag=flag,
-        tenant_id=fields.text(payload, "tenantId", required=True, limit=ID),
+        tenant_id=fields.identifier(payload, "tenantId", required=True, limit=ID),
         instance_id=fields.text(payload, "instanceId", limit=ID),
         order_id=fields.text(payload, "orderId", limit=ID),
         tenant_code=fields.text(payload, "tenantCode", required=storing, limit=ID),
@@ -61,8 +61,8 @@ def application_sync(payload: dict[str, Any], caller: Caller) -> Result:
     outcome = services.application_sync(
         origin=_origin(caller),
         flag=flag,
-        tenant_id=fields.text(payload, "tenantId", required=True, limit=ID),
-        app_id=fields.text(payload, "appId", required=True, limit=ID),
+        tenant_id=fields.identifier(payload, "tenantId", required=True, limit=ID),
+        app_id=fields.identifier(payload, "appId", required=True, limit=ID),
         instance_id=fields.text(payload, "instanceId", limit=ID),
         client_id=fields.text(payload, "clientId", required=storing, limit=ID),
         client_secret=fields.text(payload, "clientSecret", required=storing),
@@ -80,8 +80,8 @@ def auth_sync(payload: dict[str, Any], caller: Caller) -> Result:
     services.tenant_user_sync(
         origin=_origin(caller),
         flag=flag,
-        tenant_id=fields.text(payload, "tenantId", required=True, limit=ID),
-        app_id=fields.text(payload, "appId", required=True, limit=ID),
+        tenant_id=fields.identifier(payload, "tenantId", required=True, limit=ID),
+        app_id=fields.identifier(payload, "appId", required=True, limit=ID),
         instance_id=fields.text(payload, "instanceId", limit=ID),
         users=payloads.user_entries(payload, complete=flag in (services.ADD, services.MODIFY)),
         is_test=payloads.is_test_traffic(payload),
@@ -95,7 +95,7 @@ def single_org_sync(payload: dict[str, Any], caller: Caller) -> Result:
     services.department_sync(
         origin=_origin(caller),
         flag=flag,
-        tenant_id=fields.text(payload, "tenantId", required=True, limit=ID),
+        tenant_id=fields.identifier(payload, "tenantId", required=True, limit=ID),
         instance_id=fields.text(payload, "instanceId", limit=ID),
         entry=payloads.org_entry(payload, complete=flag != services.DELETE),
         parent_sent=member(payload, "parentCode", "parentOrgCode") is not None,
@@ -109,7 +109,7 @@ def all_org_sync(payload: dict[str, Any], caller: Caller) -> Result:
     # A stray top-level `flag` is tolerated and ignored: the table has none (§4.5.5).
     services.department_snapshot_apply(
         origin=_origin(caller),
-        tenant_id=fields.text(payload, "tenantId", required=True, limit=ID),
+        tenant_id=fields.identifier(payload, "tenantId", required=True, limit=ID),
         instance_id=fields.text(payload, "instanceId", limit=ID),
         entries=payloads.org_entries(payload),
         is_test=payloads.is_test_traffic(payload),

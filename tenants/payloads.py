@@ -21,6 +21,7 @@ from typing import Any
 
 from marketplace_isv import fields, strict_json
 from marketplace_isv.envelope import ParamError
+from marketplace_isv.fields import key_fit
 
 # --- members in any letter case -------------------------------------------------------------------
 
@@ -37,12 +38,19 @@ def member(obj: dict[str, Any], *names: str) -> Any:
     return None
 
 
-def text_of(value: Any, *, limit: int = 255) -> str:
+def text_of(value: Any, *, limit: int | None = 255) -> str:
     if value is None or isinstance(value, (dict, list)):
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value).strip()[:limit]
+
+
+def key_of(value: Any) -> str:
+    """A key (userName, orgCode and the orgCodes that refer to one): fitted to its 255-character
+    column with a digest of the whole (fields.key_fit), so long keys never merge and a reference
+    finds what it refers to."""
+    return key_fit(text_of(value, limit=None), 255)
 
 
 # --- flags, testFlag, stamps, domains ------------------------------------------------------------
@@ -283,7 +291,7 @@ def user_entry(raw: Any, index: int, *, complete: bool = True) -> UserEntry:
                 known[target] = value
             else:
                 extension[key] = value
-    user_name = text_of(known.get("user_name"))
+    user_name = key_of(known.get("user_name"))
     if not user_name:
         raise ParamError(f"{where}.userName is required")
     if complete:
@@ -302,7 +310,7 @@ def user_entry(raw: Any, index: int, *, complete: bool = True) -> UserEntry:
     return UserEntry(
         user_name=user_name,
         name=text_of(known.get("name")),
-        org_code=text_of(known.get("org_code")),
+        org_code=key_of(known.get("org_code")),
         position=text_of(known.get("position")),
         employee_code=text_of(known.get("employee_code")),
         employee_type=employee_type,
@@ -334,7 +342,7 @@ def org_entry(raw: Any, where: str = "", *, complete: bool = True, name_member: 
     if not isinstance(raw, dict):
         raise ParamError(f"{where} is not an object")
     prefix = f"{where}." if where else ""
-    org_code = text_of(member(raw, "orgCode"))
+    org_code = key_of(member(raw, "orgCode"))
     if not org_code:
         raise ParamError(f"{prefix}orgCode is required")
     name = text_of(member(raw, "orgName", "name"), limit=512)
@@ -343,7 +351,7 @@ def org_entry(raw: Any, where: str = "", *, complete: bool = True, name_member: 
     return OrgEntry(
         org_code=org_code,
         name=name,
-        parent_code=text_of(member(raw, "parentCode", "parentOrgCode")),
+        parent_code=key_of(member(raw, "parentCode", "parentOrgCode")),
     )
 
 

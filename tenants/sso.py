@@ -21,6 +21,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from marketplace_isv import strict_json
+from marketplace_isv.fields import key_fit
 
 from . import oneaccess, services
 from .models import Application, SsoAccount, Tenant, TenantUser
@@ -170,7 +171,7 @@ def sso_sign_in(*, tenant_id: str, code: str, redirect_uri: str) -> SignIn:
         info = oneaccess.userinfo(domain, tokens.access_token)
     except OneAccessError as exc:
         raise _upstream(exc, during="sign-in") from None
-    user_name = str(info.get("userName") or "").strip()
+    user_name = key_fit(str(info.get("userName") or "").strip(), 255)  # as authSync stored it
     if not user_name:
         raise Refused("no_user", "Your organisation's sign-in service did not say who you are.", status=502)
     if info.get("tenant") not in (None, "", tenant.tenant_id):

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from licenses import tasks
 from licenses.models import License, LicenseUpload
+from marketplace_isv.fields import key_fit
 from marketplace_isv.simulator.fake_openapi import UPLOAD_PREFIX
 from tests.licenses.conftest import in_days, issued, stamp
 
@@ -296,9 +297,20 @@ def test_an_order_running_to_the_end_of_time_is_checked_without_overflow(koogall
     assert request_licence(koogallery, instance_id).assert_envelope()["resultCode"] == "000004"
 
 
-def test_an_over_long_event_id_is_cut_and_a_repeat_finds_its_licence(koogallery, jobs):
+def test_an_over_long_event_id_finds_its_licence_and_is_uploaded_whole(koogallery, fake_openapi, jobs):
+    """§4.0: never refused. The key column keeps a digest of the whole id, so a repeat finds its
+    licence and another long id sharing its first 255 characters gets its own; the upload names
+    the eventId exactly as sent (§7.4, U28)."""
     instance_id, _ = issued(koogallery)
-    event_id = "E" * 300
-    for _ in range(2):
-        assert request_licence(koogallery, instance_id, event_id=event_id).assert_envelope()["resultCode"] == "000004"
-    assert len(online(event_id[:255])) == 1
+    event_id, sibling = "E" * 300, "E" * 299 + "F"
+    with jobs():
+        for _ in range(2):
+            reply = request_licence(koogallery, instance_id, event_id=event_id)
+            assert reply.assert_envelope()["resultCode"] == "000004"
+        assert request_licence(koogallery, instance_id, event_id=sibling).assert_envelope()["resultCode"] == "000004"
+    [mine] = online(key_fit(event_id, 255))
+    [theirs] = online(key_fit(sibling, 255))
+    assert mine.pk != theirs.pk and len(mine.event_id) == 255 and mine.event_id.startswith("E" * 150)
+    uploaded = [u["event_id"] for u in fake_openapi.uploads()]
+    assert set(uploaded) == {event_id, sibling}
+    assert {call.path.split("/")[-2] for call in fake_openapi.calls(UPLOAD_PREFIX)} == {event_id, sibling}

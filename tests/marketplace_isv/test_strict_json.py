@@ -73,3 +73,16 @@ def test_numbers_are_ascii_digits(value):
         fields.integer({"amount": value}, "amount")
     with pytest.raises(ParamError):
         fields.decimal({"orderAmount": value}, "orderAmount")
+
+
+def test_a_key_longer_than_its_column_keeps_its_beginning_and_a_digest_of_the_whole():
+    import hashlib
+
+    from marketplace_isv.fields import key_fit
+
+    assert key_fit("CS2612060224", 255) == "CS2612060224"
+    assert key_fit("x" * 255, 255) == "x" * 255
+    long = "x" * 255 + "é"
+    fitted = key_fit(long, 255)
+    assert fitted == "x" * 190 + "~" + hashlib.sha256(long.encode()).hexdigest()
+    assert len(fitted) == 255 and key_fit(long, 255) == fitted and key_fit("x" * 256, 255) != fitted

@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 
 from marketplace_isv.crypto import aes_decrypt, aes_encrypt
+from marketplace_isv.fields import key_fit
 from marketplace_isv.simulator.client import new_order_id
 from orders.models import Alert, DemoWorkspace, Instance, InstanceOrder, Job
 from tests.conftest import ACCESS_KEY
@@ -482,7 +483,19 @@ def test_a_repeated_purchase_with_ids_longer_than_their_columns_finds_its_instan
     again = new_v1(koogallery, order_id=order_id, business_id="long-ids", productId="P" * 300).assert_envelope()
     assert first["resultCode"] == again["resultCode"] == "000000"
     assert first["instanceId"] == again["instanceId"] == "long-ids"
-    assert Instance.objects.get().order_id == order_id[:255]
+    assert Instance.objects.get().order_id == key_fit(order_id, 255)
+
+
+def test_two_purchases_whose_long_order_ids_share_their_beginning_are_two_instances(koogallery):
+    """The key column keeps a digest of the whole id (§4.0, §5.1): never one order for another."""
+    stem = "CS" + "Z" * 298
+    first = new_v1(koogallery, order_id=stem + "1", business_id="long-1").assert_envelope()
+    second = new_v1(koogallery, order_id=stem + "2", business_id="long-2").assert_envelope()
+    assert (first["resultCode"], second["resultCode"]) == ("000000", "000000")
+    assert (first["instanceId"], second["instanceId"]) == ("long-1", "long-2")
+    assert sorted(Instance.objects.values_list("order_id", flat=True)) == sorted(
+        [key_fit(stem + "1", 255), key_fit(stem + "2", 255)]
+    )
 
 
 @pytest.mark.parametrize(

@@ -239,14 +239,16 @@ def test_credentials_over_79_bytes_are_refused_as_a_provisioner_error(koogallery
 
 
 def test_a_repeated_purchase_with_ids_longer_than_their_columns_finds_its_instance(koogallery):
-    # §4.0: over-long ids are cut, not refused, and a repeat must still find the instance.
+    # §4.0: over-long ids are fitted (fields.key_fit), not refused, and a repeat must still find the instance.
     order_id = "CS" + "Z" * 298
     fields = {"orderId": order_id, "orderLineId": order_id + "-000001", "businessId": "b" * 300}
     first = koogallery.v2("newInstance", fields, test=False).assert_envelope()
     again = koogallery.v2("newInstance", fields, test=False).assert_envelope()
     assert first["resultCode"] in ("000000", "000004") and again["resultCode"] in ("000000", "000004")
     assert first["instanceId"] == again["instanceId"]
-    assert Instance.objects.get().order_line_id == fields["orderLineId"][:255]
+    from marketplace_isv.fields import key_fit
+
+    assert Instance.objects.get().order_line_id == key_fit(fields["orderLineId"], 255)
 
 
 def test_an_extra_member_too_large_for_a_float_is_stored_as_received(koogallery):
@@ -273,3 +275,15 @@ def test_a_query_order_answer_beyond_the_columns_still_provisions(koogallery, fa
     instance.refresh_from_db()
     assert instance.provisioning_state == "ready"
     assert len(instance.period_type) <= 16 and instance.period_number in (None, 1)
+
+
+def test_long_order_ids_sharing_their_beginning_are_two_instances_and_a_repeat_finds_its_own(koogallery):
+    """§4.0, §5.1: ids over the 255-character column keep a digest of the whole (fields.key_fit)."""
+    from marketplace_isv.fields import key_fit
+
+    stem = "CS" + "L" * 298
+    first = created_v2(koogallery, order_id=stem + "1", line_id=stem + "1-000001")
+    second = created_v2(koogallery, order_id=stem + "2", line_id=stem + "2-000001")
+    again = created_v2(koogallery, order_id=stem + "1", line_id=stem + "1-000001")
+    assert first.pk != second.pk and again.pk == first.pk
+    assert (first.order_id, first.order_line_id) == (key_fit(stem + "1", 255), key_fit(stem + "1-000001", 255))

@@ -1,9 +1,11 @@
-"""Kit members KooGallery should never send, answered clearly (§2.8, §4.0): over-long text is cut,
+"""Kit members KooGallery should never send, answered clearly (§2.8, §4.0): over-long text is cut
+(a key keeps a digest of the whole),
 JSON inside a string is read by the body's own rules, odd numbers stay raw. Nothing is half-written."""
 
 import pytest
 
 from marketplace_isv.crypto import rsa_oaep_encrypt
+from marketplace_isv.fields import key_fit
 from tenants.models import Application, Department, SyncLog, Tenant, TenantUser
 from tests.tenants.conftest import stamp
 
@@ -23,7 +25,7 @@ def test_over_long_ids_and_names_are_cut_and_a_repeat_finds_the_tenant(kit):
                     name="n" * 600, domainName="d" * 600, timeStamp=stamp())  # fmt: skip
         assert reply.code == "000000", reply.json
     tenant = Tenant.objects.get()
-    assert (tenant.tenant_id, len(tenant.name), len(tenant.domain_name)) == (LONG[:255], 512, 512)
+    assert (tenant.tenant_id, len(tenant.name), len(tenant.domain_name)) == (key_fit(LONG, 255), 512, 512)
 
 
 def test_over_long_application_ids_are_cut_and_a_repeat_finds_the_app(kit, rsa_key):
@@ -33,7 +35,23 @@ def test_over_long_application_ids_are_cut_and_a_repeat_finds_the_app(kit, rsa_k
                     timeStamp=stamp())  # fmt: skip
         assert reply.code == "000000", reply.json
     app = Application.objects.get()
-    assert (app.app_id, app.client_id) == (LONG[:255], LONG[:255])
+    assert (app.app_id, app.client_id) == (key_fit(LONG, 255), LONG[:255])
+
+
+def test_long_keys_sharing_their_beginning_stay_apart(kit):
+    """Two tenants, users or departments whose ids differ only after the 255th character are two
+    rows, and a department's parentCode finds its long-coded parent."""
+    for tail in "12":
+        reply = kit("tenantSync", flag=1, tenantId=LONG + tail, instanceId="i", orderId="o", tenantCode="c",
+                    name="n", domainName="https://d.example.com", timeStamp=stamp())  # fmt: skip
+        assert reply.code == "000000", reply.json
+    assert Tenant.objects.count() == 2
+    users = [{"userName": LONG + tail, "name": "n", "orgCode": "o", "role": "user", "enable": "true"} for tail in "12"]
+    reply = kit("authSync", flag=1, tenantId="t-1", appId="a-1", userList=users, currentSyncTime=stamp())
+    assert reply.code == "000000", reply.json
+    assert sorted(TenantUser.objects.values_list("user_name", flat=True)) == sorted(
+        key_fit(LONG + t, 255) for t in "12"
+    )
 
 
 @pytest.mark.parametrize("value", ["--1", "²", "-²", "1.5"])
