@@ -47,16 +47,26 @@ def get_license(payload: dict[str, Any], caller: Caller) -> Result:
         customer_id=fields.text(payload, "customerId", limit=ID),
         customer_name=fields.text(payload, "customerName", limit=ID),
         sku_code=fields.text(payload, "skuCode", limit=ID),
-        quantity=fields.integer(payload, "amount"),
+        quantity=_lenient_integer(payload, "amount"),
         valid_until=fields.utc_time(payload, "expireTime"),
         charging_mode=fields.text(payload, "chargingMode", limit=CHARGING_MODE),
         period_type=fields.text(payload, "periodType", limit=PERIOD_TYPE),
-        period_number=fields.integer(payload, "periodNumber"),
+        period_number=_lenient_integer(payload, "periodNumber"),
         is_test=fields.test_flag(payload),
         raw=_raw(payload),
         **_by(caller),
     )
     return Result.ok(license=license.token, instanceId=license.instance_id)
+
+
+def _lenient_integer(payload: dict[str, Any], name: str) -> int | None:
+    """U26: getLicense requires only orderId, and a refused call ends in a refund after 3 h (§5.2).
+    An optional count that is not an integer is kept raw and read as absent. (expireTime is not
+    lenient: read as absent it would make a periodic licence perpetual.)"""
+    try:
+        return fields.integer(payload, name)
+    except ParamError:
+        return None
 
 
 def refresh_license(payload: dict[str, Any], caller: Caller) -> Result:

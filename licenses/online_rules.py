@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 
 from marketplace_isv.envelope import (
+    INTERNAL_ERROR,
     LICENSE_EXPIRY_REQUIRED,
     LICENSE_FINGERPRINT_REQUIRED,
     LICENSE_OUTSIDE_VALIDITY,
@@ -32,7 +33,7 @@ from orders.selectors import InstanceSummary
 
 from .models import License
 
-IN_EFFECT = {"provisioning", "active"}
+IN_EFFECT = {"active"}
 
 
 def fingerprint_hash(fingerprint: str) -> str:
@@ -52,6 +53,11 @@ def fingerprint_required(instance: InstanceSummary) -> bool:
 def check_request(
     instance: InstanceSummary, *, fingerprint: str, effective_at: datetime, expires_at: datetime | None
 ) -> None:
+    if instance.status == "provisioning":
+        # Its order details (charging mode, quantity, validity) are not known yet (Query Order runs
+        # in the background): a licence signed now would miss them. KooGallery asks again (§5.2:
+        # every 2 min for 2 h), by when provisioning has finished.
+        raise ProtocolError("the instance is still being provisioned: ask again shortly", code=INTERNAL_ERROR)
     if instance.status not in IN_EFFECT:
         raise ProtocolError(f"the instance is {instance.status}", code=LICENSE_OUTSIDE_VALIDITY)
     if not fingerprint and fingerprint_required(instance):
@@ -83,6 +89,7 @@ def check_quota(instance: InstanceSummary, *, fingerprint_hash: str, event_id: s
         kind=License.Kind.ONLINE,
         instance_id=instance.instance_id,
         status__in=[License.Status.ACTIVE, License.Status.FROZEN],
+        is_test=False,  # a dial test's licence takes no buyer's seat
     ).values_list("fingerprint_hash", "event_id")
     devices = {device_key(fp, ev) for fp, ev in rows}
     if device_key(fingerprint_hash, event_id) not in devices and len(devices) >= limit:

@@ -39,10 +39,11 @@ def _enqueue(upload_id: int) -> None:
 
 
 def upload_schedule(*, license: License, delivery_id: uuid.UUID | None, actor: str) -> LicenseUpload:
-    """Deliver `license` (again): reuse an upload still under way, else start a new one."""
+    """Deliver `license` (again): reuse an upload not yet started (or failed), else start a new one.
+    A running upload is not reused: it may have read an older key before a reissue."""
     upload = (
         LicenseUpload.objects.select_for_update()
-        .filter(license=license, status__in=[Status.PENDING, Status.RUNNING, Status.FAILED])
+        .filter(license=license, status__in=[Status.PENDING, Status.FAILED])
         .order_by("-created_at")
         .first()
     )

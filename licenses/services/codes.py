@@ -66,7 +66,8 @@ def license_code_renew(
 ) -> License:
     """refreshLicenseCode: set the code's expiry once per (code, order, scene). RENEWAL extends,
     UNSUBSCRIBE_RENEWAL_PERIOD moves it earlier; both are absolute. An unknown scene is applied
-    and logged (as U22). A released or revoked code keeps its status; the expiry is noted."""
+    and logged (as U22). A released code keeps its status and the expiry is noted; a revoked code
+    changes nothing (the seller's decision is final), noted once."""
     license = _code_license(
         code,
         activity="refreshLicenseCode",
@@ -81,6 +82,10 @@ def license_code_renew(
     )
     if scene not in RENEWAL_SCENES:
         logger.warning("licenses.unknown_scene delivery=%s scene=%s", delivery_id, scene[:64])
+    if license.status == Status.REVOKED:
+        note_on_revoked(license, Event.RENEW, reason="refreshLicenseCode", order_id=order_id, delivery_id=delivery_id,
+                        actor=actor)  # fmt: skip
+        return license
     reason = "" if license.status in (Status.ACTIVE, Status.FROZEN) else f"code is {license.status}: status unchanged"
     if not record_renewal(
         license,

@@ -8,12 +8,12 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from marketplace_isv.envelope import UnknownInstance
+from marketplace_isv.envelope import ParamError, UnknownInstance
 
 from .. import online_rules, signing, transitions, uploads
 from ..instances import find_instance, lock_instance
 from ..models import License, LicenseEvent
-from .records import insert_or_get
+from .records import insert_or_get, note_on_revoked
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +38,16 @@ def license_request_online(
     fp_hash = online_rules.fingerprint_hash(fingerprint)
     lookup = {"kind": Kind.ONLINE, "event_id": event_id, "fingerprint_hash": fp_hash}
     license = License.objects.select_for_update().filter(**lookup).first()
+    if license is not None and license.instance_id != instance_id:
+        # The pair is one request (§4.4.1) — of another instance: never that instance's licence.
+        if find_instance(instance_id) is None:
+            raise UnknownInstance(f"no instance {instance_id[:64]!r}")
+        raise ParamError("this eventId and deviceFingerprint already asked for a licence of another instance")
+    if license is not None and license.status == License.Status.REVOKED:
+        # The seller revoked it: nothing of it goes out again (as uploads.upload_retry); noted once.
+        note_on_revoked(license, Event.ISSUE, reason="getLicenseAsync repeated", delivery_id=delivery_id,
+                        actor=actor)  # fmt: skip
+        return license
     if license is None:
         instance = find_instance(instance_id)
         if instance is None:

@@ -133,6 +133,11 @@ def license_renew(
             return license  # §5.4: a released test licence answers 000000, no-op
         logger.warning("licenses.renewal_after_release delivery=%s instance=%s", delivery_id, instance_id)
         raise UnknownInstance("the licence was released")  # §5.5: 000003 plus an operator alert
+    if license.status == Status.REVOKED:
+        # The seller's decision is final: no new expiry, no newly signed key for the buyer.
+        note_on_revoked(license, Event.RENEW, reason="refreshLicense", order_id=order_id, delivery_id=delivery_id,
+                        actor=actor)  # fmt: skip
+        return license
     if not record_renewal(
         license, order_id=order_id, scene=scene, valid_until=valid_until, delivery_id=delivery_id, actor=actor
     ):

@@ -68,3 +68,16 @@ def test_the_online_licence_follows_the_instance_freeze(koogallery, fake_openapi
     assert check(api, token, FINGERPRINT).json()["status"] == "active"
     koogallery.v2("updateInstanceStatus", {"instanceId": instance_id, "status": "FREEZE"}).assert_envelope()
     assert check(api, token, FINGERPRINT).json()["status"] == "frozen"
+
+
+def test_an_instance_still_being_provisioned_is_asked_again_later(koogallery, fake_openapi, jobs):
+    """Its order details (quantity, charging mode, validity) come from Query Order in the
+    background: no licence is signed without them. 000005 makes KooGallery ask again (§5.2)."""
+    order_id = new_order_id()
+    fake_openapi.add_order(order_id, sku_code="sku-licensed", linear_value=3, days=365)
+    line = {"orderId": order_id, "orderLineId": f"{order_id}-000001", "businessId": str(uuid.uuid4())}
+    instance_id = koogallery.v2("newInstance", line).assert_envelope()["instanceId"]  # jobs not run yet
+    reply = ask(koogallery, instance_id, eventId="evt-early")
+    assert reply.assert_envelope()["resultCode"] == "000005"
+    assert "still being provisioned" in reply.json["resultMsg"]
+    assert not License.objects.filter(kind="online").exists()

@@ -314,3 +314,57 @@ def test_an_over_long_event_id_finds_its_licence_and_is_uploaded_whole(koogaller
     uploaded = [u["event_id"] for u in fake_openapi.uploads()]
     assert set(uploaded) == {event_id, sibling}
     assert {call.path.split("/")[-2] for call in fake_openapi.calls(UPLOAD_PREFIX)} == {event_id, sibling}
+
+
+def test_a_dial_tests_licence_takes_no_buyers_seat(koogallery, jobs):
+    """A debug request on a real instance is not held to the quota, and does not use it up either."""
+    instance_id, _ = issued(koogallery, amount="1", test=False)
+    with jobs():
+        assert request_licence(koogallery, instance_id, fingerprint="dial-test-device", test=True).code == "000004"
+        assert request_licence(koogallery, instance_id, fingerprint="buyers-device", test=False).code == "000004"
+    assert License.objects.filter(kind="online", instance_id=instance_id).count() == 2
+
+
+def test_a_revoked_online_licence_is_not_uploaded_again(koogallery, fake_openapi, jobs):
+    from licenses import services
+
+    instance_id, _ = issued(koogallery)
+    with jobs():
+        request_licence(koogallery, instance_id, event_id="evt-revoked").assert_envelope()
+    assert len(fake_openapi.uploads()) == 1
+    licence = License.objects.get(kind="online", event_id="evt-revoked")
+    services.license_revoke(license_id=licence.pk, actor="operator:alice")
+    with jobs():
+        for _ in range(2):
+            assert request_licence(koogallery, instance_id, event_id="evt-revoked").code == "000004"
+    assert len(fake_openapi.uploads()) == 1  # nothing of a revoked licence goes out again
+    licence.refresh_from_db()
+    assert licence.status == "revoked"
+    assert licence.events.filter(reason="getLicenseAsync repeated; stays revoked").count() == 1  # noted once
+
+
+def test_a_repeated_request_naming_another_instance_gets_no_licence(koogallery, fake_openapi, jobs):
+    """§4.4.1: the (eventId, deviceFingerprint) pair is one request — of one instance."""
+    mine, _ = issued(koogallery)
+    other, _ = issued(koogallery)
+    with jobs():
+        request_licence(koogallery, mine, event_id="evt-pair").assert_envelope()
+        unknown = request_licence(koogallery, "never-seen-instance", event_id="evt-pair")
+        another = request_licence(koogallery, other, event_id="evt-pair")
+    assert unknown.assert_envelope()["resultCode"] == "000003"
+    assert another.assert_envelope()["resultCode"] == "000002"
+    assert "another instance" in another.json["resultMsg"]
+    assert len(fake_openapi.uploads()) == 1
+    assert License.objects.filter(kind="online").count() == 1
+
+
+def test_an_upload_already_running_is_not_reused_for_a_new_key(koogallery, fake_openapi, jobs):
+    """A reissue while an upload runs: that upload may carry the old key, so a new one is queued."""
+    from licenses import uploads
+
+    instance_id, _ = issued(koogallery)
+    request_licence(koogallery, instance_id, event_id="evt-running").assert_envelope()  # not run: pending
+    running = LicenseUpload.objects.get(event_id="evt-running")
+    LicenseUpload.objects.filter(pk=running.pk).update(status="running")
+    again = uploads.upload_schedule(license=running.license, delivery_id=None, actor="operator:alice")
+    assert again.pk != running.pk and again.status == "pending"

@@ -189,3 +189,21 @@ def test_status_in_lower_case_is_accepted(koogallery):
     code = new_code()
     assert set_status(koogallery, code, "freeze").assert_envelope()["resultCode"] == "000000"
     assert code_row(code).status == "frozen"
+
+
+def test_a_revoked_code_takes_no_renewal(koogallery):
+    """The seller's decision is final: a renewal of a revoked code changes nothing, noted once."""
+    from licenses import services
+
+    code = new_code()
+    renew(koogallery, code, order_id="CS-FIRST", expire=in_days(30))
+    row = code_row(code)
+    services.license_revoke(license_id=row.pk, actor="operator:alice")
+    before = row.valid_until
+    for _ in range(2):
+        assert renew(koogallery, code, order_id="CS-AFTER", expire=in_days(3000)).assert_envelope()["resultCode"] == (
+            "000000"
+        )
+    row = code_row(code)
+    assert (row.status, row.valid_until, row.last_order_id) == ("revoked", before, "CS-FIRST")
+    assert row.events.filter(reason="refreshLicenseCode; stays revoked").count() == 1

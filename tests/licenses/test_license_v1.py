@@ -245,3 +245,31 @@ def test_a_business_id_another_licence_holds_gives_the_new_licence_a_uuid(koogal
     assert len({first, second, third}) == 3
     assert uuid.UUID(second) and uuid.UUID(third)
     assert License.objects.filter(kind="v1", instance_id__in=[first, second, third]).count() == 3
+
+
+def test_a_revoked_licence_is_not_renewed_nor_signed_again(koogallery):
+    from licenses import services
+    from licenses.models import License
+
+    instance_id, key = issued(koogallery)
+    licence = License.objects.get(instance_id=instance_id)
+    services.license_revoke(license_id=licence.pk, actor="operator:alice")
+    renewal = {"instanceId": instance_id, "orderId": "CS-RENEW-1", "expireTime": stamp(in_days(3000))}
+    for _ in range(2):
+        assert koogallery.v1("refreshLicense", renewal).assert_envelope()["resultCode"] == "000000"
+    licence.refresh_from_db()
+    assert (licence.status, licence.token, licence.last_order_id) == ("revoked", key, "")
+    assert licence.valid_until < in_days(400)
+    assert licence.events.filter(kind="renew").count() == 1  # the note, once
+    assert licence.events.get(kind="renew").reason == "refreshLicense; stays revoked"
+
+
+def test_an_optional_count_that_is_no_integer_does_not_refuse_get_license(koogallery):
+    """U26: only orderId is required; a refused getLicense ends in a refund (§5.2)."""
+    from licenses.models import License
+
+    data = get_license(koogallery, periodNumber="x", amount="five").assert_envelope()
+    assert data["resultCode"] == "000000", data
+    licence = License.objects.get(instance_id=data["instanceId"])
+    assert (licence.period_number, licence.quantity) == (None, None)
+    assert (licence.raw["periodNumber"], licence.raw["amount"]) == ("x", "five")
