@@ -134,9 +134,14 @@ class LicenseAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                 with transaction.atomic():
                     service(license_id=license.pk, actor=operator_actor(request))
             except (services.LicenseActionRefused, transitions.TransitionRefused) as exc:
-                self.message_user(request, f"{license.label}: not {verb}: {exc}", messages.ERROR)
+                self.message_user(request, f"not {verb}: {self._named(license)} — {exc}", messages.ERROR)
             else:
-                self.message_user(request, f"{license.label}: {verb}.", messages.SUCCESS)
+                self.message_user(request, f"{verb}: {self._named(license)}.", messages.SUCCESS)
+
+    @staticmethod
+    def _named(license: License) -> str:
+        """A licence in a message: its kind (an instance id may name a V1 and an online licence)."""
+        return f"{license.get_kind_display()} {license.label}"
 
     @admin.action(description="Reissue the licence key (older keys stop working online)", permissions=["operate"])
     def reissue_selected(self, request, queryset):

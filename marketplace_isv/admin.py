@@ -141,7 +141,12 @@ class DeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def response_pretty(self, obj):
         return pretty_json(obj.response_body)
 
-    @admin.action(description="Replay the selected verified calls")
+    def has_operate_permission(self, request) -> bool:
+        """A replay applies a KooGallery call again, as of now (it can freeze, renew or release):
+        only for users who may change deliveries, never for view-only staff."""
+        return request.user.has_perm("marketplace_isv.change_delivery")
+
+    @admin.action(description="Replay the selected verified calls (applied again, as of now)", permissions=["operate"])
     def replay_selected(self, request, queryset):
         done = refused = 0
         for delivery in queryset:
@@ -152,7 +157,8 @@ class DeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             done += 1
             self.message_user(
                 request,
-                f"{delivery.activity} {delivery.id}: replayed as {outcome.id}, answered {outcome.result_code} {outcome.result_msg}",
+                f"replayed {delivery.activity} {delivery.id} as {outcome.id}: answered {outcome.result_code} "
+                f"{outcome.result_msg}",
                 messages.SUCCESS if outcome.result_code in ("000000", "000004") else messages.WARNING,
             )
         if refused:

@@ -6,6 +6,7 @@ calls go through, recorded with `operator:<username>` as the actor.
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import UTC
 from urllib.parse import urlencode
 
@@ -123,7 +124,8 @@ class InstanceAdmin(admin.ModelAdmin):
         "orders__order_id__exact",
     )
     search_help_text = (
-        "Exact instance id, order id (purchase, renewal, upgrade…), order line id or customer id; customer name prefix."
+        "Exact instance id, order id (purchase, renewal, upgrade…), order line id or customer id; customer name "
+        "prefix (a name with spaces too)."
     )
     show_full_result_count = False
     list_per_page = 50
@@ -143,6 +145,15 @@ class InstanceAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return [f for fieldset in self.fieldsets for f in fieldset[1]["fields"]]
+
+    def get_search_results(self, request, queryset, search_term):
+        """The admin searches word by word; a customer name with spaces ("V1 Buyer") is also
+        looked up whole, as a prefix."""
+        results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        term = search_term.strip()
+        if " " in term:
+            results = results | queryset.filter(customer_name__startswith=term)
+        return results, may_have_duplicates
 
     def has_add_permission(self, request):
         return False
@@ -299,14 +310,17 @@ class JobAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "instance__instance_id__exact",
         "order_id__exact",
         "instance__order_id__exact",
+        "instance__orders__order_id__exact",  # any order of the instance: renewal, unsubscribe…
         "notification__order_id__exact",
     )
-    search_help_text = "Exact instance id or order id."
+    search_help_text = "Exact instance id or order id (purchase, renewal, upgrade, unsubscribe…)."
     show_full_result_count = False
     list_per_page = 50
     list_select_related = ("instance",)
-    readonly_fields = [f.name if f.name != "next_run_at" else "next_run" for f in Job._meta.fields]
-    exclude = ("next_run_at",)  # shown as `next_run`: a finished job has none
+    readonly_fields = [
+        {"next_run_at": "next_run", "delivery_id": "delivery"}.get(f.name, f.name) for f in Job._meta.fields
+    ]
+    exclude = ("next_run_at", "delivery_id")  # shown as `next_run` (a finished job has none) and a link
     actions = ("retry_failed",)
 
     @admin.display(description="last error")
@@ -335,6 +349,14 @@ class JobAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                 results.append(services.order_notification_retry_fetch(notification_id=notification_id, actor=actor))
         say_retried(self, request, results, "job(s) queued again")
 
+    @admin.display(description="delivery")
+    def delivery(self, obj):
+        """The KooGallery call that asked for this work, in the journal."""
+        if obj.delivery_id is None:
+            return "—"
+        url = reverse("admin:marketplace_isv_delivery_change", args=[obj.delivery_id])
+        return format_html('<a href="{}">{}</a>', url, obj.delivery_id)
+
     @admin.display(description="next run", ordering="next_run_at")
     def next_run(self, obj):
         """When the sweep may run it again: only for a job still to run."""
@@ -342,16 +364,19 @@ class JobAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 def say_retried(model_admin, request, results, queued_text: str) -> None:
-    """One message for what a batch of operator retries did (orders.services.Retried)."""
+    """What a batch of operator retries did (orders.services.Retried): what was queued, what runs
+    now, and for every selected row that got nothing, why."""
     queued = sum(r.queued for r in results)
     hurried = sum(r.hurried for r in results)
-    if queued or not hurried:
-        model_admin.message_user(request, f"{queued} {queued_text}.", messages.SUCCESS if queued else messages.WARNING)
+    if queued:
+        model_admin.message_user(request, f"{queued} {queued_text}.", messages.SUCCESS)
     if hurried:
         model_admin.message_user(request, f"{hurried} job(s) waiting to retry run now.", messages.SUCCESS)
-    reasons = sorted({r.why for r in results if not r.count})
-    if reasons and not (queued or hurried):
-        model_admin.message_user(request, f"nothing to retry: {'; '.join(reasons)}.", messages.INFO)
+    skipped = Counter(r.why for r in results if not r.count)
+    if skipped:
+        reasons = "; ".join(f"{why} ({n})" for why, n in sorted(skipped.items()))
+        level = messages.INFO if (queued or hurried) else messages.WARNING
+        model_admin.message_user(request, f"nothing to retry for {sum(skipped.values())}: {reasons}.", level)
 
 
 @admin.register(UsageRecord)
@@ -365,7 +390,12 @@ class UsageRecordAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     show_full_result_count = False
     list_per_page = 50
     list_select_related = ("instance",)
-    readonly_fields = ["window", "code_meaning", *(f.name for f in UsageRecord._meta.fields)]
+    readonly_fields = [
+        "window",
+        "code_meaning",
+        *("next_push" if f.name == "next_push_at" else f.name for f in UsageRecord._meta.fields),
+    ]
+    exclude = ("next_push_at",)  # shown as `next_push`: only a record still to push has one
     actions = ("push_again",)
 
     @admin.display(description="window (UTC)", ordering="begin_at")
@@ -375,6 +405,12 @@ class UsageRecordAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description="pushed (UTC)", ordering="pushed_at")
     def pushed(self, obj):
         return f"{obj.pushed_at.astimezone(UTC):%Y-%m-%d %H:%M:%S}" if obj.pushed_at else "—"
+
+    @admin.display(description="next push at (UTC)")
+    def next_push(self, obj):
+        if obj.state != UsageRecord.State.PENDING or obj.next_push_at is None:
+            return "—"
+        return f"{obj.next_push_at.astimezone(UTC):%Y-%m-%d %H:%M:%S}"
 
     @admin.display(description="KooGallery's code means")
     def code_meaning(self, obj):
@@ -390,7 +426,16 @@ class UsageRecordAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             count = usage.usage_retry(record_ids=[r.pk for r in records], actor=operator_actor(request))
         for record in records:
             self.log_change(request, record, "pushed again")
-        self.message_user(request, f"{count} record(s) queued to be pushed again.", messages.SUCCESS)
+        self.message_user(
+            request, f"{count} record(s) queued to be pushed again.", messages.SUCCESS if count else messages.WARNING
+        )
+        skipped = queryset.count() - len(records)
+        if skipped:
+            self.message_user(
+                request,
+                f"{skipped} record(s) skipped: only rejected or failed records are pushed again.",
+                messages.INFO,
+            )
 
 
 class OpenFilter(admin.SimpleListFilter):

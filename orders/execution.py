@@ -22,7 +22,7 @@ from marketplace_isv import openapi
 
 from . import alerts, orderinfo, provisioners
 from .jobs import (
-    backoff_bound,
+    backoff_countdown,
     enqueue,
     grace,
     max_attempts,
@@ -41,12 +41,18 @@ SPEC_FIELDS = {"product_id", "sku_code", "quantity", "charging_mode", "period_ty
 
 
 class RetryJob(Exception):
-    """Raised by `job_run` when the job should be retried with backoff (Celery autoretry)."""
+    """Raised by `job_run` when the job should be retried after `countdown` seconds; `attempts`
+    is the attempt that failed (the retry message names it, see orders.tasks.run_job)."""
+
+    def __init__(self, error: str, *, attempts: int, countdown: float):
+        super().__init__(error)
+        self.attempts, self.countdown = attempts, countdown
 
 
-def job_run(job_id: int, *, retries: int = 0) -> str:
-    """Run one job. Returns done / failed / skipped; raises RetryJob to be retried."""
-    job = _claim(job_id)
+def job_run(job_id: int, *, after_attempt: int | None = None) -> str:
+    """Run one job. Returns done / failed / skipped; raises RetryJob to be retried.
+    `after_attempt`: this run is the retry of that attempt, skipped if the job ran again since."""
+    job = _claim(job_id, after_attempt=after_attempt)
     if job is None:
         return "skipped"
     try:
@@ -64,20 +70,23 @@ def job_run(job_id: int, *, retries: int = 0) -> str:
         if job.attempts >= max_attempts():
             _finish(job, Job.State.FAILED, error=error)
             return "failed"
-        _mark_retry(job, error, backoff_bound(retries))
+        countdown = backoff_countdown(job.attempts)
+        _mark_retry(job, error, countdown)
         if not isinstance(exc, (ProvisionerError, openapi.OpenApiError)):
             logger.exception("orders.job_error job=%s kind=%s", job.pk, job.kind)
-        raise RetryJob(error) from exc
+        raise RetryJob(error, attempts=job.attempts, countdown=countdown) from exc
     _finish(job, Job.State.DONE, app_info=app_info)
     return "done"
 
 
-def _claim(job_id: int) -> Job | None:
+def _claim(job_id: int, *, after_attempt: int | None = None) -> Job | None:
     now = timezone.now()
     with transaction.atomic():
         job = Job.objects.select_for_update().filter(pk=job_id).first()
         if job is None:
             return None
+        if after_attempt is not None and job.attempts != after_attempt:
+            return None  # a retry of an attempt that is no longer the last: the job ran again since
         lease_expired = job.state == Job.State.RUNNING and job.lease_until is not None and job.lease_until <= now
         if job.state not in (Job.State.PENDING, Job.State.RETRY) and not lease_expired:
             return None
@@ -97,7 +106,7 @@ def _claim(job_id: int) -> Job | None:
     return job
 
 
-def _mark_retry(job: Job, error: str, countdown: int) -> None:
+def _mark_retry(job: Job, error: str, countdown: float) -> None:
     Job.objects.filter(pk=job.pk, state=Job.State.RUNNING, attempts=job.attempts).update(
         state=Job.State.RETRY,
         last_error=error,

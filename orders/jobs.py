@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import logging
+import random
 from datetime import timedelta
 
 from django.conf import settings
@@ -43,8 +44,15 @@ def max_attempts() -> int:
 
 
 def backoff_bound(retries: int) -> int:
-    """The longest countdown Celery's retry_backoff can pick for this retry (jitter picks below)."""
+    """The longest countdown before retry number `retries` + 1 (5 s, 10 s, 20 s … 900 s)."""
     return min(RETRY_BACKOFF_MAX, RETRY_BACKOFF * 2**retries)
+
+
+def backoff_countdown(attempts: int) -> float:
+    """Seconds before the next try of a job that failed its `attempts`-th attempt: the backoff
+    bound, less up to half of it at random (jitter spreads retries of jobs that failed together)."""
+    bound = backoff_bound(max(0, attempts - 1))
+    return random.uniform(bound / 2, bound)
 
 
 def grace() -> timedelta:

@@ -142,13 +142,13 @@ class InstanceOrder(models.Model):
     """Every KooGallery order seen for an instance, once per (order, order line, kind)."""
 
     class Kind(models.TextChoices):
-        PURCHASE = "purchase"
-        RENEWAL = "renewal"
+        PURCHASE = "purchase", "purchase"
+        RENEWAL = "renewal", "renewal"
         TRIAL_TO_FORMAL = "trial_to_formal", "trial to formal"
         UNSUBSCRIBE_RENEWAL = "unsubscribe_renewal", "renewal period refunded"
         RENEWAL_CHANGE = "renewal_change", "renewal with a spec change"
-        UPGRADE = "upgrade"
-        UNSUBSCRIBE = "unsubscribe"
+        UPGRADE = "upgrade", "upgrade"
+        UNSUBSCRIBE = "unsubscribe", "unsubscribe"
         OTHER = "other", "other (unknown scene)"
 
     # Found by instance through instance_order_once_per_kind (its first column): no index of its own.
@@ -204,19 +204,19 @@ class Job(models.Model):
     """Slow work for the provisioner or the open API, run by Celery (orders.jobs)."""
 
     class Kind(models.TextChoices):
-        PROVISION = "provision"
-        RENEW = "renew"
-        FREEZE = "freeze"
-        UNFREEZE = "unfreeze"
-        UPGRADE = "upgrade"
-        RELEASE = "release"
+        PROVISION = "provision", "provision"
+        RENEW = "renew", "renew"
+        FREEZE = "freeze", "freeze"
+        UNFREEZE = "unfreeze", "unfreeze"
+        UPGRADE = "upgrade", "upgrade"
+        RELEASE = "release", "release"
         FETCH_ORDER = "fetch_order", "fetch order (orderNotify)"
 
     class State(models.TextChoices):
-        PENDING = "pending"
-        RUNNING = "running"
+        PENDING = "pending", "pending"
+        RUNNING = "running", "running"
         RETRY = "retry", "waiting to retry"
-        DONE = "done"
+        DONE = "done", "done"
         FAILED = "failed", "failed (needs an operator)"
         CANCELLED = "cancelled", "cancelled (superseded)"
 

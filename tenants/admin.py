@@ -131,7 +131,12 @@ class ApplicationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def secret(self, obj):
         return secret_display(obj)
 
-    @admin.action(description="Re-decrypt kept clientSecret ciphertexts (after fixing the RSA key)")
+    def has_operate_permission(self, request) -> bool:
+        return request.user.has_perm("tenants.change_application")
+
+    @admin.action(
+        description="Re-decrypt kept clientSecret ciphertexts (after fixing the RSA key)", permissions=["operate"]
+    )
     def redecrypt(self, request, queryset):
         done, failed = services.application_redecrypt(application_ids=list(queryset.values_list("pk", flat=True)))
         self.message_user(request, f"{done} secret(s) decrypted and stored encrypted.", messages.SUCCESS)

@@ -64,7 +64,7 @@ class TenantBinding(models.Model):
         indexes = [models.Index(fields=["instance_id"], name="tenant_binding_instance")]
 
     def __str__(self) -> str:
-        return f"{self.tenant_id} ⇄ {self.instance_id or '(seller credential application)'}"
+        return f"{self.tenant.tenant_id} ⇄ {self.instance_id or '(seller credential application)'}"
 
 
 class Application(models.Model):
@@ -98,7 +98,7 @@ class Application(models.Model):
         constraints = [models.UniqueConstraint(fields=["tenant", "app_id"], name="application_once_per_tenant")]
 
     def __str__(self) -> str:
-        return f"app {self.app_id} of {self.tenant_id}"
+        return f"app {self.app_id} of {self.tenant.tenant_id}"
 
 
 class Department(models.Model):
@@ -164,7 +164,7 @@ class TenantUser(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.user_name} ({self.tenant_id})"
+        return f"{self.user_name} ({self.tenant.tenant_id})"
 
     @property
     def may_sign_in(self) -> bool:
@@ -186,7 +186,7 @@ class SsoAccount(models.Model):
         constraints = [models.UniqueConstraint(fields=["tenant", "user_name"], name="sso_account_once")]
 
     def __str__(self) -> str:
-        return f"{self.user_name}@{self.tenant_id} → {self.user_id}"
+        return f"{self.user_name}@{self.tenant.tenant_id} → {self.user_id}"
 
 
 class SyncLog(models.Model):

@@ -96,9 +96,10 @@ def _unless_gone(instance_id: str) -> Outcome | None:
 
 
 def order_notification_retry_fetch(*, notification_id: int, actor: str) -> Retried:
-    """Admin: fetch an orderNotify's order again (Query Order, §7.1) after its job failed — for
-    example once the open API's AK/SK are fixed — or, while its fetch waits out a retry backoff,
-    now. Nothing is queued when the order is already fetched or a fetch is pending or running."""
+    """Admin: fetch an orderNotify's order again (Query Order, §7.1) when no fetch answered — its
+    job failed (for example until the open API's AK/SK were fixed), or test traffic the open API
+    could not answer — or, while its fetch waits out a retry backoff, now. Nothing is queued when
+    the order is already fetched or a fetch is pending or running."""
     notification = OrderNotification.objects.select_for_update().filter(pk=notification_id).first()
     if notification is None:
         return Retried(why="no such notification")
@@ -109,8 +110,7 @@ def order_notification_retry_fetch(*, notification_id: int, actor: str) -> Retri
         return Retried(hurried=hurried)
     if notification.jobs.filter(state__in=Job.OPEN).exists():
         return Retried(why="its fetch is already queued or running")
-    if not notification.jobs.filter(state=Job.State.FAILED).update(state=Job.State.CANCELLED):
-        return Retried(why="nothing failed")
+    notification.jobs.filter(state=Job.State.FAILED).update(state=Job.State.CANCELLED)  # superseded
     jobs.order_fetch_add(notification, actor=actor)
     return Retried(queued=1)
 

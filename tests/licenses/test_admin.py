@@ -74,7 +74,8 @@ def test_licences_are_read_only_records(admin_client, licences):
 def test_the_revoke_action_revokes_as_the_operator(admin_client, licences):
     row = License.objects.get(instance_id=licences["active"])
     response = action(admin_client, CHANGELIST, "revoke_selected", row.pk)
-    assert "revoked." in response.content.decode()
+    # The message names the licence as it is (ids are not capitalised) and says which kind it is.
+    assert f"Revoked: License V1 (getLicense) {licences['active']}." in response.content.decode()
     row.refresh_from_db()
     assert row.status == "revoked"
     event = row.events.last()
@@ -99,7 +100,7 @@ def test_the_reissue_action_signs_a_new_generation(admin_client, licences, shipp
 def test_a_code_cannot_be_reissued_and_the_operator_is_told(admin_client, licences):
     code = License.objects.get(license_code="CODE-ADMIN-1")
     page = action(admin_client, CHANGELIST, "reissue_selected", code.pk).content.decode()
-    assert "not reissued" in page and "KooGallery" in page
+    assert "Not reissued: License 2.0 code (KooGallery) CODE-ADMIN-1 — " in page
     assert not code.events.filter(kind="reissue").exists()
 
 
@@ -107,7 +108,7 @@ def test_a_revoked_licence_cannot_be_revoked_into_anything_else(admin_client, li
     row = License.objects.get(instance_id=licences["active"])
     action(admin_client, CHANGELIST, "revoke_selected", row.pk)
     page = action(admin_client, CHANGELIST, "reissue_selected", row.pk).content.decode()
-    assert "not reissued" in page
+    assert f"Not reissued: License V1 (getLicense) {licences['active']} — " in page
 
 
 def test_staff_with_view_permission_only_cannot_act(client, licences):

@@ -153,3 +153,25 @@ def test_a_nul_in_a_filter_parameter_is_a_400_not_a_500(operator):
     for query in ("?result_code=%00", "?activity=%00", "?q=%00"):
         response = operator.get(reverse("admin:marketplace_isv_delivery_changelist") + query)
         assert response.status_code == 400, query
+
+
+def test_view_only_staff_cannot_replay(client, koogallery):
+    """A replay applies a call again (it can freeze or release): not for view-only staff."""
+    from django.contrib.auth.models import Permission, User
+
+    viewer = User.objects.create_user("viewer", password="pw", is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_delivery"))
+    client.force_login(viewer)
+    koogallery.v2("echo", {"orderId": "CS-VIEWER", "echo": "x"})
+    original = Delivery.objects.get(order_id="CS-VIEWER")
+    listing = client.get(reverse("admin:marketplace_isv_delivery_changelist"))
+    assert listing.status_code == 200 and "replay_selected" not in listing.content.decode()
+    replay_from_the_console(client, original)
+    assert not Delivery.objects.filter(replay_of=original).exists()
+
+
+def test_the_replay_message_names_the_activity_as_it_is(operator, koogallery):
+    koogallery.v2("echo", {"orderId": "CS-NAMED", "echo": "x"})
+    original = Delivery.objects.get(order_id="CS-NAMED")
+    page = replay_from_the_console(operator, original).content.decode()
+    assert f"Replayed echo {original.pk} as " in page

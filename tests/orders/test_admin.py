@@ -236,7 +236,7 @@ def test_fetching_an_order_again_from_the_notification_list(
         response = admin_client.post(
             url, {"action": "fetch_again", "_selected_action": [job.notification_id]}, follow=True
         )
-    assert "0 order fetch(es) queued again." in response.content.decode()
+    assert "Nothing to retry for 1: the order is already fetched (1)." in response.content.decode()
     assert Job.objects.filter(kind="fetch_order").count() == 2
 
 
@@ -301,7 +301,7 @@ def job_waiting_to_retry(koogallery, settings):
     koogallery.run_jobs = True
     job = Job.objects.get(instance=instance)
     with pytest.raises(execution.RetryJob):
-        execution.job_run(job.pk, retries=5)
+        execution.job_run(job.pk)
     settings.ISV_PROVISIONER = "demo"
     job.refresh_from_db()
     assert job.state == "retry"
@@ -407,7 +407,7 @@ def test_a_fetch_waiting_to_retry_is_run_now_from_the_notification_list(
     job = Job.objects.get(kind="fetch_order")
     fake_openapi.fail_next(QUERY_ORDER_PATH, status=500, code="MKT.0999", times=1)
     with pytest.raises(execution.RetryJob):
-        execution.job_run(job.pk, retries=5)
+        execution.job_run(job.pk)
     assert notifications_listed(admin_client, "fetching") == {order_id}
     with run_on_commit():
         response = admin_client.post(
@@ -419,3 +419,46 @@ def test_a_fetch_waiting_to_retry_is_run_now_from_the_notification_list(
     job.refresh_from_db()
     assert job.state == "done" and Job.objects.filter(kind="fetch_order").count() == 1
     assert notifications_listed(admin_client, "fetched") == {order_id}
+
+
+def test_jobs_are_found_by_any_order_of_their_instance(admin_client, koogallery, run_on_commit):
+    instance = created_v2(koogallery)
+    renewal = new_order_id()
+    fields = {"instanceId": instance.instance_id, "scene": "RENEWAL", "orderId": renewal,
+              "orderLineId": f"{renewal}-000001", "expireTime": "20301231000000"}  # fmt: skip
+    assert koogallery.v2("refreshInstance", fields).assert_envelope()["resultCode"] == "000000"
+    renew_job = Job.objects.get(instance=instance, kind="renew")
+    listing = admin_client.get(reverse("admin:orders_job_changelist"), {"q": renewal})
+    assert renew_job in listing.context["cl"].result_list
+    detail = admin_client.get(reverse("admin:orders_job_change", args=[renew_job.pk])).content.decode()
+    assert reverse("admin:marketplace_isv_delivery_change", args=[renew_job.delivery_id]) in detail
+
+
+def test_a_customer_name_with_spaces_is_found_by_its_beginning(admin_client, instances):
+    Instance.objects.filter(pk=instances["active"].pk).update(customer_name="V1 Buyer Ltd")
+    for term in ("V1 Buyer", "V1 Buyer Ltd", "V1"):
+        assert listed(admin_client.get(reverse(CHANGELIST), {"q": term})) == {instances["active"].instance_id}
+    assert listed(admin_client.get(reverse(CHANGELIST), {"q": "Buyer Ltd"})) == set()
+
+
+def test_fetching_a_mix_of_notifications_says_what_happened_to_each(
+    admin_client, koogallery, fake_openapi, settings, run_on_commit
+):
+    failed_job = failed_notification(koogallery, fake_openapi, settings)
+    fetched = new_order_id()
+    koogallery.v2("orderNotify", {"orderId": fetched, "orderLineId": f"{fetched}-000001"}, test=False)
+    unanswered = new_order_id()  # test traffic the open API could not answer
+    fake_openapi.fail_next(QUERY_ORDER_PATH, status=404, code="MKT.0100", times=1)
+    koogallery.v2("orderNotify", {"orderId": unanswered, "orderLineId": f"{unanswered}-000001"}, test=True)
+    assert notifications_listed(admin_client, "not fetched") == {unanswered}
+    selected = OrderNotification.objects.values_list("pk", flat=True)
+    with run_on_commit():
+        response = admin_client.post(
+            reverse("admin:orders_ordernotification_changelist"),
+            {"action": "fetch_again", "_selected_action": list(selected)},
+            follow=True,
+        )
+    text = response.content.decode()
+    assert "2 order fetch(es) queued again." in text
+    assert "Nothing to retry for 1: the order is already fetched (1)." in text
+    assert notifications_listed(admin_client, "fetched") == {failed_job.order_id, fetched, unanswered}

@@ -23,8 +23,31 @@ def queued(koogallery, **kwargs):
 
 def test_the_task_declares_its_retries_and_late_acknowledgement():
     assert run_job.acks_late and run_job.max_retries >= 10
-    assert execution.RetryJob in run_job.autoretry_for
-    assert run_job.retry_backoff and run_job.retry_jitter
+
+
+@pytest.mark.parametrize("attempts,low,high", [(1, 2.5, 5), (2, 5, 10), (4, 20, 40), (10, 450, 900), (30, 450, 900)])
+def test_the_backoff_grows_with_the_jobs_own_attempts(attempts, low, high):
+    countdowns = [jobs.backoff_countdown(attempts) for _ in range(200)]
+    assert low <= min(countdowns) and max(countdowns) <= high
+    assert max(countdowns) - min(countdowns) > (high - low) / 4  # jittered, not one value
+
+
+def test_a_failed_attempt_is_retried_by_a_message_naming_it(koogallery, settings):
+    """The retry of attempt N runs only while N is the job's last attempt: a retry scheduled before
+    an operator's "run now" (or a sweep) does not run the job again on top of it."""
+    settings.ISV_PROVISIONER = "tests.orders.provisioners.Down"
+    queued(koogallery, test=False)
+    job = Job.objects.get()
+    with pytest.raises(execution.RetryJob) as failed:
+        execution.job_run(job.pk)
+    assert failed.value.attempts == 1 and 2.5 <= failed.value.countdown <= 5
+    with pytest.raises(execution.RetryJob):
+        execution.job_run(job.pk)  # run again meanwhile (attempt 2)
+    assert execution.job_run(job.pk, after_attempt=1) == "skipped"  # the stale retry
+    job.refresh_from_db()
+    assert (job.state, job.attempts) == ("retry", 2)
+    with pytest.raises(execution.RetryJob):
+        execution.job_run(job.pk, after_attempt=2)  # the current one runs
 
 
 def test_the_sweep_leaves_a_fresh_job_alone_and_runs_one_that_never_started(koogallery, run_on_commit):
@@ -101,13 +124,15 @@ def test_a_retryable_failure_waits_for_its_backoff(koogallery, settings):
     settings.ISV_PROVISIONER = "tests.orders.provisioners.Down"
     queued(koogallery, test=False)
     job = Job.objects.get()
-    with pytest.raises(execution.RetryJob):
-        execution.job_run(job.pk, retries=3)
+    Job.objects.filter(pk=job.pk).update(attempts=3)  # three attempts failed before
+    with pytest.raises(execution.RetryJob) as failed:
+        execution.job_run(job.pk)
     job.refresh_from_db()
-    assert (job.state, job.attempts) == ("retry", 1)
+    assert (job.state, job.attempts) == ("retry", 4)
     assert "backend unreachable" in job.last_error
-    # the sweep would resend it only after Celery's own retry was due (5 s × 2³ + grace)
-    assert job.next_run_at > timezone.now() + timedelta(seconds=40)
+    # the sweep would resend it only after the retry itself was due (5 s × 2³, jittered, + grace)
+    assert 20 <= failed.value.countdown <= 40
+    assert job.next_run_at > timezone.now() + timedelta(seconds=failed.value.countdown + 25)
     assert jobs.jobs_sweep() == 0
 
 
@@ -142,3 +167,15 @@ def test_a_retry_queues_what_the_instance_needs_now_not_a_stale_operation(koogal
     instance.refresh_from_db()
     assert instance.provisioning_state == "ready"
     assert DemoWorkspace.objects.get().status == "active"
+
+
+def test_in_embedded_mode_a_retry_waits_for_the_sweep_instead_of_running_at_once(koogallery, settings):
+    """Embedded mode runs tasks eagerly: a retry there would spend every attempt in a row."""
+    settings.ISV_PROVISIONER = "tests.orders.provisioners.Down"
+    queued(koogallery, test=False)
+    job = Job.objects.get()
+    settings.ISV_JOB_DISPATCH = "thread"
+    assert run_job.apply(args=(job.pk,)).get() == "retry"
+    job.refresh_from_db()
+    assert (job.state, job.attempts) == ("retry", 1)
+    assert job.next_run_at > timezone.now()  # the sweep runs it when the backoff is over

@@ -11,6 +11,7 @@ from decimal import Decimal
 from io import StringIO
 
 import pytest
+from django.contrib import admin
 from django.contrib.admin.models import LogEntry
 from django.core.management import CommandError, call_command
 from django.db import connection
@@ -275,9 +276,22 @@ def test_operators_push_rejected_records_again_from_the_console(admin_client, me
     assert "1 rejected" in instance_page and f"?q={metered.instance_id}" in instance_page
     fake_openapi.usage_refusals.clear()  # the seller sorted it out with KooGallery
     with run_on_commit():
-        admin_client.post(changelist, {"action": "push_again", "_selected_action": [rec.pk]})
+        accepted = record(metered, n_back=2)  # another window, accepted: not pushed again
+    accepted.refresh_from_db()
+    assert accepted.state == State.ACCEPTED
+    with run_on_commit():
+        response = admin_client.post(
+            changelist, {"action": "push_again", "_selected_action": [rec.pk, accepted.pk]}, follow=True
+        )
+    text = response.content.decode()
+    assert "1 record(s) queued to be pushed again." in text
+    assert "1 record(s) skipped: only rejected or failed records are pushed again." in text
     rec.refresh_from_db()
     assert (rec.state, rec.record_code) == (State.ACCEPTED, "")
+    accepted.refresh_from_db()
+    assert accepted.state == State.ACCEPTED
+    # Nothing more to push: no next push time is shown for an accepted record.
+    assert admin.site._registry[UsageRecord].next_push(rec) == "—"
     alert.refresh_from_db()
     assert alert.resolved_at is not None and alert.resolved_by == "system"
     assert LogEntry.objects.filter(object_id=str(rec.pk), change_message="pushed again").exists()

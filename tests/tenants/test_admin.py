@@ -171,3 +171,22 @@ def test_the_see_also_links_carry_any_tenant_id_intact(admin_client, kit_v2):
     tenant = Tenant.objects.get(tenant_id="a&b c")
     page = admin_client.get(reverse("admin:tenants_tenant_change", args=[tenant.pk])).content.decode()
     assert "?q=a%26b+c" in page
+
+
+def test_view_only_staff_cannot_redecrypt(client, synced):
+    from django.contrib.auth.models import Permission, User
+
+    viewer = User.objects.create_user("viewer", password="pw", is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_application"))
+    client.force_login(viewer)
+    listing = client.get(changelist("application"))
+    assert listing.status_code == 200 and "redecrypt" not in listing.content.decode()
+
+
+def test_pages_name_the_tenant_by_its_id_not_a_row_number(admin_client, synced):
+    app = Application.objects.get(app_id="app-1")
+    page_text = admin_client.get(reverse("admin:tenants_application_change", args=[app.pk])).content.decode()
+    assert "app app-1 of t-1" in page_text
+    user = TenantUser.objects.get(tenant=synced, user_name="boss")
+    page_text = admin_client.get(reverse("admin:tenants_tenantuser_change", args=[user.pk])).content.decode()
+    assert "boss (t-1)" in page_text
