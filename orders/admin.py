@@ -379,12 +379,32 @@ def say_retried(model_admin, request, results, queued_text: str) -> None:
         model_admin.message_user(request, f"nothing to retry for {sum(skipped.values())}: {reasons}.", level)
 
 
+class RecordCodeFilter(admin.SimpleListFilter):
+    """KooGallery's record codes with what they mean (§7.2), and "none" for records it has not
+    answered with a code — never a choice with an empty label."""
+
+    title = "KooGallery's record code"
+    parameter_name = "code"
+
+    def lookups(self, request, model_admin):
+        seen = model_admin.get_queryset(request).exclude(record_code="").values_list("record_code", flat=True)
+        codes = sorted(set(seen.distinct().order_by()))
+        return [("none", "none"), *((code, f"{code} {usage.code_meaning(code)}".strip()) for code in codes)]
+
+    def queryset(self, request, queryset):
+        if self.value() == "none":
+            return queryset.filter(record_code="")
+        if self.value():
+            return queryset.filter(record_code=self.value())
+        return queryset
+
+
 @admin.register(UsageRecord)
 class UsageRecordAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Usage windows and what KooGallery made of them (§7.2): rejected and failed ones need a look."""
 
     list_display = ("metering_sn", "instance", "window", "value", "state", "record_code", "attempts", "pushed")
-    list_filter = ("state", "record_code", "begin_at")
+    list_filter = ("state", RecordCodeFilter, "begin_at")
     search_fields = ("instance__instance_id__exact", "metering_sn__exact", "package_instance_id__exact")
     search_help_text = "Exact instance id, metering_sn or package instance id."
     show_full_result_count = False

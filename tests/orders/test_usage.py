@@ -269,6 +269,11 @@ def test_operators_push_rejected_records_again_from_the_console(admin_client, me
     changelist = reverse("admin:orders_usagerecord_changelist")
     listing = admin_client.get(changelist + "?state__exact=rejected").content.decode()
     assert rec.metering_sn in listing
+    assert "013 abnormal instance state" in listing  # the code filter says what each code means
+    by_code = admin_client.get(changelist, {"code": "013"}).context["cl"].result_list
+    assert (
+        list(by_code) == [rec] and list(admin_client.get(changelist, {"code": "none"}).context["cl"].result_list) == []
+    )
     assert usage.window_text(rec.begin_at, rec.end_at) in listing  # seconds and UTC, not a rounded local time
     detail = admin_client.get(reverse("admin:orders_usagerecord_change", args=[rec.pk])).content.decode()
     assert "abnormal instance state" in detail
