@@ -128,8 +128,12 @@ class LicenseAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def raw_pretty(self, obj):
         return format_html("<pre>{}</pre>", json.dumps(obj.raw, indent=2, ensure_ascii=False))
 
-    def _apply(self, request, queryset, service, verb: str) -> None:
+    def _apply(self, request, queryset, service, verb: str, *, already: str = "") -> None:
+        """`already`: the status in which the action has nothing to do (said so, not "done")."""
         for license in queryset:
+            if already and license.status == already:
+                self.message_user(request, f"already {verb}, nothing done: {self._named(license)}.", messages.INFO)
+                continue
             try:
                 with transaction.atomic():
                     service(license_id=license.pk, actor=operator_actor(request))
@@ -149,7 +153,7 @@ class LicenseAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.action(description="Revoke the selected licences", permissions=["operate"])
     def revoke_selected(self, request, queryset):
-        self._apply(request, queryset, services.license_revoke, "revoked")
+        self._apply(request, queryset, services.license_revoke, "revoked", already=License.Status.REVOKED)
 
 
 @admin.register(LicenseEvent)

@@ -325,6 +325,8 @@ class JobAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="last error")
     def short_error(self, obj):
+        if obj.last_error and obj.state == Job.State.DONE:
+            return clipped(f"(an earlier attempt) {obj.last_error}")  # it succeeded since
         return clipped(obj.last_error)
 
     def has_operate_permission(self, request):
@@ -347,7 +349,7 @@ class JobAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         ):
             with transaction.atomic():
                 results.append(services.order_notification_retry_fetch(notification_id=notification_id, actor=actor))
-        say_retried(self, request, results, "job(s) queued again")
+        say_retried(self, request, results, "job(s) queued again", unit="instance(s) or order(s) of the selected jobs")
 
     @admin.display(description="delivery")
     def delivery(self, obj):
@@ -363,7 +365,7 @@ class JobAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return obj.next_run_at if obj.state in (Job.State.PENDING, Job.State.RETRY) else "—"
 
 
-def say_retried(model_admin, request, results, queued_text: str) -> None:
+def say_retried(model_admin, request, results, queued_text: str, *, unit: str) -> None:
     """What a batch of operator retries did (orders.services.Retried): what was queued, what runs
     now, and for every selected row that got nothing, why."""
     queued = sum(r.queued for r in results)
@@ -376,7 +378,7 @@ def say_retried(model_admin, request, results, queued_text: str) -> None:
     if skipped:
         reasons = "; ".join(f"{why} ({n})" for why, n in sorted(skipped.items()))
         level = messages.INFO if (queued or hurried) else messages.WARNING
-        model_admin.message_user(request, f"nothing to retry for {sum(skipped.values())}: {reasons}.", level)
+        model_admin.message_user(request, f"nothing to retry for {sum(skipped.values())} {unit}: {reasons}.", level)
 
 
 class RecordCodeFilter(admin.SimpleListFilter):
@@ -557,7 +559,7 @@ class OrderNotificationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         for notification_id in queryset.values_list("pk", flat=True):
             with transaction.atomic():
                 results.append(services.order_notification_retry_fetch(notification_id=notification_id, actor=actor))
-        say_retried(self, request, results, "order fetch(es) queued again")
+        say_retried(self, request, results, "order fetch(es) queued again", unit="notification(s)")
 
     @admin.display(description="Query Order answer")
     def answer(self, obj):

@@ -30,7 +30,7 @@ from .jobs import (
     provisioning_state_of,
     setting_seconds,
 )
-from .models import Instance, InstanceOrder, Job, OrderNotification, Provisioning
+from .models import Instance, InstanceOrder, Job, OrderNotification
 from .provisioners import AppInfo, ProvisionerError, ProvisionRefused
 from .specs import spec_of
 from .states import ACTOR_SYSTEM, transition
@@ -278,9 +278,10 @@ def _settle(instance: Instance, job: Job, app_info: AppInfo | None) -> None:
             instance=instance,
             message=f"{job.kind} job #{job.pk} failed after {job.attempts} attempt(s): {job.last_error}",
         )
-    if done and provisioning != Provisioning.FAILED:
-        # Nothing of the instance is failed any more (its failed jobs were retried and succeeded):
-        # the alert raised for them is answered.
+    if done and not instance.jobs.filter(state=Job.State.FAILED).exists():
+        # No job of the instance is failed any more (its failed jobs were retried and succeeded):
+        # the alert raised for them is answered. (Not the provisioning state: it says "pending"
+        # while anything is queued, even beside a failed job.)
         alerts.alert_resolve_open(alerts.Alert.Kind.JOB_FAILED, instance_ref=instance.instance_id, actor=_resolver(job))
     following = instance.jobs.filter(state__in=(Job.State.PENDING, Job.State.RETRY)).order_by("pk").first()
     if following is not None:

@@ -201,18 +201,29 @@ def rearm_failed(instance: Instance, *, actor: str, delivery_id=None) -> int:
     return queued
 
 
+RUN_NOW_SPACING = timedelta(seconds=10)
+
+
 def run_waiting_now(owner: Instance | OrderNotification) -> int:
     """Operator retry of work waiting out a retry backoff: its jobs become due now, and the
     owner's oldest waiting job is handed to a worker once the caller commits (the jobs behind it
-    follow as each finishes). The Celery retry scheduled earlier finds the job claimed or done and
-    skips. Returns the number of jobs made due."""
+    follow as each finishes). The Celery retry scheduled earlier names an older attempt and is
+    dropped (orders.execution). Not again within RUN_NOW_SPACING of the last hand-over: a double
+    click must not spend two attempts. Returns the number of jobs made due."""
+    now = timezone.now()
     waiting = owner.jobs.filter(state=Job.State.RETRY).order_by("pk")
     first = waiting.first()
-    if first is None:
+    if first is None or just_handed_over(first, now):
         return 0
-    count = waiting.update(next_run_at=timezone.now() + grace())
+    count = waiting.update(next_run_at=now + grace())
+    Job.objects.filter(pk=first.pk).update(enqueued_at=now)  # the outbox's owe() clears it again
     enqueue(first.pk)
     return count
+
+
+def just_handed_over(job: Job, now) -> bool:
+    """Was the job handed to a worker moments ago (or is it owed to the broker right now)?"""
+    return job.enqueued_at is None or job.enqueued_at > now - RUN_NOW_SPACING
 
 
 def provisioning_state_of(instance: Instance) -> str:

@@ -174,3 +174,12 @@ def test_a_failed_upload_of_a_revoked_licence_is_not_sent_again(
     assert "0 failed upload(s) queued again. 1 skipped" in response.content.decode()
     upload.refresh_from_db()
     assert upload.status == "failed" and fake_openapi.uploads() == []
+
+
+def test_revoking_a_revoked_licence_says_nothing_was_done(admin_client, licences):
+    row = License.objects.get(instance_id=licences["active"])
+    action(admin_client, CHANGELIST, "revoke_selected", row.pk)
+    page = action(admin_client, CHANGELIST, "revoke_selected", row.pk).content.decode()
+    assert f"Already revoked, nothing done: License V1 (getLicense) {licences['active']}." in page
+    assert "Revoked: " not in page
+    assert row.events.filter(kind="revoke").count() == 1

@@ -1,9 +1,12 @@
 """The operators' console for instances, jobs and alerts (house style 10)."""
 
+from datetime import timedelta
+
 import pytest
 from django.contrib import admin
 from django.contrib.auth.models import Permission, User
 from django.urls import reverse
+from django.utils import timezone
 
 from marketplace_isv.simulator.client import new_order_id
 from marketplace_isv.simulator.fake_openapi import QUERY_ORDER_PATH
@@ -236,7 +239,7 @@ def test_fetching_an_order_again_from_the_notification_list(
         response = admin_client.post(
             url, {"action": "fetch_again", "_selected_action": [job.notification_id]}, follow=True
         )
-    assert "Nothing to retry for 1: the order is already fetched (1)." in response.content.decode()
+    assert "Nothing to retry for 1 notification(s): the order is already fetched (1)." in response.content.decode()
     assert Job.objects.filter(kind="fetch_order").count() == 2
 
 
@@ -303,9 +306,24 @@ def job_waiting_to_retry(koogallery, settings):
     with pytest.raises(execution.RetryJob):
         execution.job_run(job.pk)
     settings.ISV_PROVISIONER = "demo"
+    # Handed to a worker a while ago (a "run now" within seconds of a hand-over is refused).
+    Job.objects.filter(pk=job.pk).update(enqueued_at=timezone.now() - timedelta(minutes=1))
     job.refresh_from_db()
     assert job.state == "retry"
     return instance, job
+
+
+def test_a_double_click_on_run_now_spends_one_attempt(admin_client, koogallery, settings, undelivered_jobs):
+    """The first click hands the job to a worker; a second one moments later is refused with the
+    reason, so a double submit cannot spend two attempts."""
+    instance, job = job_waiting_to_retry(koogallery, settings)
+    first = admin_client.post(reverse(CHANGELIST), {"action": "retry_provisioning", "_selected_action": [instance.pk]},
+                              follow=True).content.decode()  # fmt: skip
+    assert "1 instance(s): the job waiting to retry runs now." in first
+    second = admin_client.post(reverse(CHANGELIST), {"action": "retry_provisioning", "_selected_action": [instance.pk]},
+                               follow=True).content.decode()  # fmt: skip
+    assert f"Nothing to retry for {instance.instance_id} (its retry was just handed to a worker" in second
+    assert Transition.objects.filter(instance=instance, event="retry").count() == 1
 
 
 def test_retrying_an_instance_whose_job_waits_to_retry_runs_it_now(admin_client, koogallery, settings, run_on_commit):
@@ -318,6 +336,7 @@ def test_retrying_an_instance_whose_job_waits_to_retry_runs_it_now(admin_client,
     assert (job.state, job.attempts) == ("done", 2)  # the same job, not a new one
     assert Job.objects.filter(instance=instance).count() == 1
     assert job_admin.next_run(job) == "—"  # finished: no next run
+    assert job_admin.short_error(job).startswith("(an earlier attempt) ProvisionerError: backend unreachable")
     instance.refresh_from_db()
     assert instance.provisioning_state == "ready"
     assert Transition.objects.filter(instance=instance, event="retry", actor="operator:admin").exists()
@@ -408,6 +427,7 @@ def test_a_fetch_waiting_to_retry_is_run_now_from_the_notification_list(
     fake_openapi.fail_next(QUERY_ORDER_PATH, status=500, code="MKT.0999", times=1)
     with pytest.raises(execution.RetryJob):
         execution.job_run(job.pk)
+    Job.objects.filter(pk=job.pk).update(enqueued_at=timezone.now() - timedelta(minutes=1))
     assert notifications_listed(admin_client, "fetching") == {order_id}
     with run_on_commit():
         response = admin_client.post(
@@ -460,5 +480,23 @@ def test_fetching_a_mix_of_notifications_says_what_happened_to_each(
         )
     text = response.content.decode()
     assert "2 order fetch(es) queued again." in text
-    assert "Nothing to retry for 1: the order is already fetched (1)." in text
+    assert "Nothing to retry for 1 notification(s): the order is already fetched (1)." in text
     assert notifications_listed(admin_client, "fetched") == {failed_job.order_id, fetched, unanswered}
+
+
+def test_a_failed_jobs_alert_stays_open_while_other_work_of_the_instance_succeeds(koogallery, settings):
+    """Only a retry that leaves no failed job closes the alert: a freeze done while an unfreeze is
+    queued behind it says nothing about the failed provisioning."""
+    from orders import execution
+
+    settings.ISV_PROVISIONER = "tests.orders.provisioners.SoldOut"
+    instance = created_v2(koogallery, test=False)
+    alert = Alert.objects.get(kind="job_failed", instance=instance)
+    koogallery.run_jobs = False
+    for status in ("FREEZE", "UNFREEZE"):
+        koogallery.v2("updateInstanceStatus", {"instanceId": instance.instance_id, "status": status}, test=False)
+    koogallery.run_jobs = True
+    freeze = Job.objects.get(instance=instance, kind="freeze")
+    assert execution.job_run(freeze.pk) == "done"
+    alert.refresh_from_db()
+    assert alert.resolved_at is None
