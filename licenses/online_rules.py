@@ -33,7 +33,7 @@ from orders.selectors import InstanceSummary
 
 from .models import License
 
-IN_EFFECT = {"active"}
+IN_EFFECT = {"provisioning", "active"}
 
 
 def fingerprint_hash(fingerprint: str) -> str:
@@ -53,11 +53,12 @@ def fingerprint_required(instance: InstanceSummary) -> bool:
 def check_request(
     instance: InstanceSummary, *, fingerprint: str, effective_at: datetime, expires_at: datetime | None
 ) -> None:
-    if instance.status == "provisioning":
-        # Its order details (charging mode, quantity, validity) are not known yet (Query Order runs
-        # in the background): a licence signed now would miss them. KooGallery asks again (§5.2:
-        # every 2 min for 2 h), by when provisioning has finished.
-        raise ProtocolError("the instance is still being provisioned: ask again shortly", code=INTERNAL_ERROR)
+    if instance.details_pending:
+        # A V2 purchase whose order details (charging mode, quantity, validity) are not known yet
+        # (Query Order runs in the background): a licence signed now would miss them. KooGallery
+        # asks again (§5.2: every 2 min for 2 h), by when the order is fetched. V1 calls carry
+        # their details, and test traffic carries on without Query Order.
+        raise ProtocolError("the instance's order is still being fetched: ask again shortly", code=INTERNAL_ERROR)
     if instance.status not in IN_EFFECT:
         raise ProtocolError(f"the instance is {instance.status}", code=LICENSE_OUTSIDE_VALIDITY)
     if not fingerprint and fingerprint_required(instance):

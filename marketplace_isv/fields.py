@@ -52,6 +52,7 @@ def key_fit(value: str, limit: int) -> str:
     if len(value) <= limit:
         return value
     digest = hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
+    digest = digest[: max(16, min(len(digest), limit // 2))]  # a narrow column keeps a shorter digest
     return f"{value[: limit - len(digest) - 1]}~{digest}"  # "~": safe in a URL, unlike "#"
 
 

@@ -21,6 +21,7 @@ from django.db import connection
 from django.utils import timezone
 
 from .envelope import Result
+from .fields import key_fit
 from .inbound import Inbound
 from .models import Delivery
 from .schemes import Caller
@@ -106,6 +107,14 @@ def _text(value: Any, limit: int = 255) -> str:
     return str(value)[:limit]
 
 
+def _key(value: Any) -> str:
+    """An order or tenant id as the rows it names store it (fields.key_fit), so a search by the
+    stored id finds the calls."""
+    if value is None or isinstance(value, (dict, list)):
+        return ""
+    return key_fit(str(value), 255)
+
+
 @dataclass
 class Draft:
     scheme: str
@@ -167,11 +176,11 @@ class Draft:
             "key_name": caller.key.name if caller else "",
             "auth_variant": caller.variant if caller else "",
             "test_flag": _text(f.get("testFlag")) == "1",
-            "order_id": clean(_text(f.get("orderId"))),
+            "order_id": clean(_key(f.get("orderId"))),
             # The call's instanceId, else the one the answer gives (newInstance, getLicense): so the
             # call that created an instance is found by its id, not by its order alone.
             "instance_id": clean(_text(f.get("instanceId") or result.fields.get("instanceId"))),
-            "tenant_id": clean(_text(f.get("tenantId"))),
+            "tenant_id": clean(_key(f.get("tenantId"))),
             "result_code": result.code,
             "result_msg": clean(result.message),
             "response_body": redact_answer(response_body),

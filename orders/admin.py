@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 
 from django.contrib import admin, messages
 from django.db import transaction
-from django.db.models import Case, Count, Exists, OuterRef, Q, Value, When
+from django.db.models import Case, Count, Exists, OuterRef, Q, Subquery, Value, When
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
@@ -152,7 +152,7 @@ class InstanceAdmin(admin.ModelAdmin):
         results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
         term = search_term.strip()
         if " " in term:
-            results = results | queryset.filter(customer_name__startswith=term)
+            results = results | queryset.filter(customer_name__istartswith=term)
         return results, may_have_duplicates
 
     def has_add_permission(self, request):
@@ -168,8 +168,16 @@ class InstanceAdmin(admin.ModelAdmin):
         return request.user.has_perm("orders.change_instance")
 
     def get_queryset(self, request):
-        open_alerts = Count("alerts", filter=Q(alerts__resolved_at__isnull=True))
-        return super().get_queryset(request).annotate(open_alert_count=open_alerts)
+        # A subquery, not a join: a search across the instance's orders joins them, and a joined
+        # count would be multiplied by the number of orders.
+        open_alerts = (
+            Alert.objects.filter(instance=OuterRef("pk"), resolved_at__isnull=True)
+            .order_by()
+            .values("instance")
+            .annotate(n=Count("pk"))
+            .values("n")
+        )
+        return super().get_queryset(request).annotate(open_alert_count=Subquery(open_alerts))
 
     @admin.display(description="alerts", ordering="open_alert_count")
     def open_alerts(self, obj):

@@ -28,7 +28,7 @@ def text_limits(model: type[Model]) -> dict[str, int]:
 
 # Columns that are keys (idempotency, §5.1): fitted with a digest of the whole, not cut, so two
 # long ids sharing a beginning are never taken for one order.
-KEY_COLUMNS = frozenset({"order_id", "order_line_id", "product_id"})
+KEY_COLUMNS = frozenset({"order_id", "order_line_id", "product_id", "purchase_product_id"})
 
 
 def fitted(model: type[Model], **values):

@@ -212,7 +212,7 @@ def run_waiting_now(owner: Instance | OrderNotification) -> int:
     click must not spend two attempts. Returns the number of jobs made due."""
     now = timezone.now()
     waiting = owner.jobs.filter(state=Job.State.RETRY).order_by("pk")
-    first = waiting.first()
+    first = waiting.select_for_update().first()  # a worker claiming it now waits, or is waited for
     if first is None or just_handed_over(first, now):
         return 0
     count = waiting.update(next_run_at=now + grace())
@@ -245,11 +245,13 @@ def jobs_sweep() -> int:
             | Q(state=Job.State.RUNNING, lease_until__lte=now)
         )
         .order_by("pk")
-        .values_list("pk", flat=True)[:SWEEP_BATCH]
+        .values_list("pk", "attempts")[:SWEEP_BATCH]
     )
     from .tasks import run_job
 
-    sent = [job_id for job_id in due if send_now(run_job, job_id)]
+    # Each message names the attempt it follows: if the job runs again before it arrives (its own
+    # retry came first), the message is dropped instead of spending an attempt without backoff.
+    sent = [job_id for job_id, attempts in due if send_now(run_job, job_id, after_attempt=attempts)]
     if sent:
         # Not again before another grace period: a backlog is not multiplied in the queue. Nor by
         # the outbox: what the sweep sent is owed no other message.

@@ -19,6 +19,9 @@ class InstanceSummary:
     effective_at: datetime | None
     expires_at: datetime | None
     is_test: bool
+    # A V2 purchase whose order (Query Order, fetched in the background) is not known yet: its
+    # charging mode, quantity and validity are still empty.
+    details_pending: bool = False
 
 
 def instance_summary(instance_id: str) -> InstanceSummary | None:
@@ -39,4 +42,10 @@ def instance_summary(instance_id: str) -> InstanceSummary | None:
         effective_at=instance.effective_at,
         expires_at=instance.expires_at,
         is_test=instance.is_test,
+        details_pending=(
+            instance.generation == 2
+            and instance.query_order is None
+            and instance.provisioned_at is None
+            and not instance.is_test  # test traffic carries on without Query Order (dial tests)
+        ),
     )

@@ -29,10 +29,12 @@ from django.db import connection
 from django.db.models import CharField, Field, JSONField
 from django.db.models.expressions import Col
 
+from marketplace_isv.fields import key_fit
 from marketplace_isv.journal import COLUMNS as JOURNAL_COLUMNS
 from marketplace_isv.journal import row_params as journal_params
 from marketplace_isv.models import Delivery
 
+from .inserts import KEY_COLUMNS
 from .models import Instance, InstanceOrder, Job, Provisioning, Status, Transition
 from .outbox import CHANNEL
 
@@ -173,9 +175,10 @@ class _Table:
             row[i] = now
         index, limits = self.index, self.limits
         for name, value in values.items():
-            # orders.inserts.fit: an over-long field is cut, never a database error
+            # orders.inserts.fitted: an over-long field is cut (a key keeps a digest), never a
+            # database error
             if isinstance(value, str) and name in limits and len(value) > limits[name]:
-                value = value[: limits[name]]
+                value = key_fit(value, limits[name]) if name in KEY_COLUMNS else value[: limits[name]]
             row[index[name]] = value
         return row
 

@@ -26,18 +26,25 @@ def secret_display(app: Application) -> str:
     }.get(app.secret_state, "—")
 
 
-class BindingInline(ReadOnlyAdminMixin, admin.TabularInline):
+class TenantRowsInline(ReadOnlyAdminMixin, admin.TabularInline):
+    """A tenant's rows: each row's title names the tenant (models' __str__), read with the rows."""
+
+    extra = 0
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("tenant")
+
+
+class BindingInline(TenantRowsInline):
     model = TenantBinding
     fields = ("instance_id", "order_id", "active", "instance_known", "is_test", "synced_stamp", "updated_at")
     readonly_fields = fields
-    extra = 0
 
 
-class ApplicationInline(ReadOnlyAdminMixin, admin.TabularInline):
+class ApplicationInline(TenantRowsInline):
     model = Application
     fields = ("app_id", "client_id", "secret", "secret_state", "oaep_parameters", "active", "instance_id", "updated_at")
     readonly_fields = fields
-    extra = 0
 
     @admin.display(description="client secret")
     def secret(self, obj):

@@ -75,11 +75,18 @@ def sso_app_id(*, tenant_id: str = "") -> str:
         return settings.KOOGALLERY_SSO_APP_ID
     if _storable(tenant_id):
         apps = list(
-            Application.objects.filter(tenant__tenant_id=tenant_id, active=True).values_list("app_id", flat=True)
+            Application.objects.filter(tenant__tenant_id=stored_id(tenant_id), active=True).values_list(
+                "app_id", flat=True
+            )
         )
         if len(apps) == 1:
             return apps[0]
     raise Refused("not_configured", "Single sign-on is not configured for this application yet.", status=503)
+
+
+def stored_id(tenant_id: str) -> str:
+    """A tenant id as tenantSync stored it (fitted to its column, fields.key_fit)."""
+    return key_fit(tenant_id, 255)
 
 
 def _storable(text: str) -> bool:
@@ -88,7 +95,7 @@ def _storable(text: str) -> bool:
 
 
 def _active_tenant(tenant_id: str) -> Tenant:
-    tenant = Tenant.objects.filter(tenant_id=tenant_id).first() if _storable(tenant_id) else None
+    tenant = Tenant.objects.filter(tenant_id=stored_id(tenant_id)).first() if _storable(tenant_id) else None
     if tenant is None or tenant.status != Tenant.Status.ACTIVE:
         raise Refused("unknown_tenant", "Your organisation is not (or no longer) connected to this application.")
     return tenant
@@ -174,7 +181,7 @@ def sso_sign_in(*, tenant_id: str, code: str, redirect_uri: str) -> SignIn:
     user_name = key_fit(str(info.get("userName") or "").strip(), 255)  # as authSync stored it
     if not user_name:
         raise Refused("no_user", "Your organisation's sign-in service did not say who you are.", status=502)
-    if info.get("tenant") not in (None, "", tenant.tenant_id):
+    if info.get("tenant") not in (None, "") and stored_id(str(info["tenant"])) != tenant.tenant_id:
         raise Refused("tenant_mismatch", "You signed in to a different organisation.")
     authorised = _authorised_user(tenant, app, user_name)
     user = _django_user(tenant, authorised, info)
@@ -208,7 +215,7 @@ def sso_refresh(*, tenant_id: str, user_name: str, refresh_token: str) -> oneacc
 
 def sso_logout_url(*, tenant_id: str, redirect_url: str) -> str | None:
     """§8 step 7: the tenant's logout address, or None when the tenant or its domain is unusable."""
-    tenant = Tenant.objects.filter(tenant_id=tenant_id).first() if _storable(tenant_id) else None
+    tenant = Tenant.objects.filter(tenant_id=stored_id(tenant_id)).first() if _storable(tenant_id) else None
     if tenant is None or not tenant.domain_name:
         return None
     try:

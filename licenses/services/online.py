@@ -8,12 +8,12 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from marketplace_isv.envelope import ParamError, UnknownInstance
+from marketplace_isv.envelope import LICENSE_OUTSIDE_VALIDITY, ParamError, ProtocolError, UnknownInstance
 
 from .. import online_rules, signing, transitions, uploads
 from ..instances import find_instance, lock_instance
 from ..models import License, LicenseEvent
-from .records import insert_or_get, note_on_revoked
+from .records import insert_or_get
 
 logger = logging.getLogger(__name__)
 
@@ -44,10 +44,10 @@ def license_request_online(
             raise UnknownInstance(f"no instance {instance_id[:64]!r}")
         raise ParamError("this eventId and deviceFingerprint already asked for a licence of another instance")
     if license is not None and license.status == License.Status.REVOKED:
-        # The seller revoked it: nothing of it goes out again (as uploads.upload_retry); noted once.
-        note_on_revoked(license, Event.ISSUE, reason="getLicenseAsync repeated", delivery_id=delivery_id,
-                        actor=actor)  # fmt: skip
-        return license
+        # The seller revoked it: nothing of it goes out again (as uploads.upload_retry), and the
+        # answer says so rather than promise an upload.
+        raise ProtocolError("the licence of this eventId and device was revoked by the seller",
+                            code=LICENSE_OUTSIDE_VALIDITY)  # fmt: skip
     if license is None:
         instance = find_instance(instance_id)
         if instance is None:

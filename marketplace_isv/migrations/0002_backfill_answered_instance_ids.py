@@ -1,6 +1,9 @@
 """Journal rows written before the journal took an answer's instanceId (newInstance, getLicense)
 name no instance, so an instance page could not tell its own creating call from a sibling order
-line's. Fill them in from the stored answer; rows whose answer names none stay as they are."""
+line's. Fill them in from the stored answer; rows whose answer names none stay as they are.
+
+Not atomic: each batch commits on its own, so a large journal is not held in one transaction
+(pruning and the journal writer keep going while it runs)."""
 
 import json
 
@@ -12,7 +15,9 @@ BATCH = 2000
 def backfill(apps, schema_editor):
     Delivery = apps.get_model("marketplace_isv", "Delivery")
     rows = (
-        Delivery.objects.filter(instance_id="", response_body__contains='"instanceId"')
+        Delivery.objects.filter(
+            activity__in=["newInstance", "getLicense"], instance_id="", response_body__contains='"instanceId"'
+        )
         .only("id", "response_body")
         .iterator(chunk_size=BATCH)
     )
@@ -34,6 +39,7 @@ def backfill(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
+    atomic = False
     dependencies = [("marketplace_isv", "0001_initial")]
 
     operations = [migrations.RunPython(backfill, migrations.RunPython.noop)]

@@ -296,5 +296,7 @@ def order_notification_record(
         notification.save(update_fields=["count", "delivery_id", "last_received_at"])
         if notification.query_order is not None or notification.jobs.filter(state__in=Job.OPEN).exists():
             return notification
+        # A fetch that failed is superseded by this one (so its alert can close once it answers).
+        notification.jobs.filter(state=Job.State.FAILED).update(state=Job.State.CANCELLED)
     jobs.order_fetch_add(notification, actor=actor, delivery_id=delivery_id, is_test=is_test)
     return notification

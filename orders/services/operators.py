@@ -67,7 +67,7 @@ def instance_retry_provisioning(*, instance_id: str, actor: str) -> Retried:
         )
         return Retried(hurried=hurried)
     if instance.jobs.filter(state=Job.State.RETRY).exists():
-        return Retried(why="its retry was just handed to a worker: wait a few seconds")
+        return Retried(why="its retry is already on its way to a worker: wait a few seconds")
     if instance.jobs.filter(state__in=Job.OPEN).exists():
         return Retried(why="its work is already queued or running")
     return Retried(why="nothing failed")
@@ -111,7 +111,7 @@ def order_notification_retry_fetch(*, notification_id: int, actor: str) -> Retri
     if hurried:
         return Retried(hurried=hurried)
     if notification.jobs.filter(state=Job.State.RETRY).exists():
-        return Retried(why="its retry was just handed to a worker: wait a few seconds")
+        return Retried(why="its retry is already on its way to a worker: wait a few seconds")
     if notification.jobs.filter(state__in=Job.OPEN).exists():
         return Retried(why="its fetch is already queued or running")
     notification.jobs.filter(state=Job.State.FAILED).update(state=Job.State.CANCELLED)  # superseded

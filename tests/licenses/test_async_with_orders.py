@@ -8,6 +8,7 @@ import pytest
 
 from licenses.models import License
 from marketplace_isv.simulator.client import new_order_id
+from orders.selectors import instance_summary
 from tests.licenses.conftest import check, in_days, stamp
 
 pytestmark = pytest.mark.django_db
@@ -70,14 +71,25 @@ def test_the_online_licence_follows_the_instance_freeze(koogallery, fake_openapi
     assert check(api, token, FINGERPRINT).json()["status"] == "frozen"
 
 
-def test_an_instance_still_being_provisioned_is_asked_again_later(koogallery, fake_openapi, jobs):
+def test_a_purchase_whose_order_is_not_fetched_yet_is_asked_again_later(koogallery, fake_openapi, jobs):
     """Its order details (quantity, charging mode, validity) come from Query Order in the
     background: no licence is signed without them. 000005 makes KooGallery ask again (§5.2)."""
     order_id = new_order_id()
     fake_openapi.add_order(order_id, sku_code="sku-licensed", linear_value=3, days=365)
     line = {"orderId": order_id, "orderLineId": f"{order_id}-000001", "businessId": str(uuid.uuid4())}
-    instance_id = koogallery.v2("newInstance", line).assert_envelope()["instanceId"]  # jobs not run yet
-    reply = ask(koogallery, instance_id, eventId="evt-early")
+    instance_id = koogallery.v2("newInstance", line, test=False).assert_envelope()["instanceId"]  # jobs not run
+    assert instance_summary(instance_id).status == "provisioning"
+    reply = ask(koogallery, instance_id, eventId="evt-early", testFlag="0")
     assert reply.assert_envelope()["resultCode"] == "000005"
-    assert "still being provisioned" in reply.json["resultMsg"]
+    assert "order is still being fetched" in reply.json["resultMsg"]
     assert not License.objects.filter(kind="online").exists()
+
+
+def test_test_traffic_gets_its_licence_while_the_instance_is_provisioned(koogallery, fake_openapi):
+    """Dial tests replay their cases in order: a licence asked for right after a debug newInstance
+    is issued (test traffic carries on without Query Order)."""
+    order_id = new_order_id()
+    line = {"orderId": order_id, "orderLineId": f"{order_id}-000001", "businessId": str(uuid.uuid4())}
+    instance_id = koogallery.v2("newInstance", line).assert_envelope()["instanceId"]  # debug; jobs not run
+    assert instance_summary(instance_id).status == "provisioning"
+    assert ask(koogallery, instance_id, eventId="evt-dial").assert_envelope()["resultCode"] == "000004"

@@ -103,8 +103,10 @@ def test_the_backfill_migration_names_the_instance_an_old_newinstance_answered()
     answered = row('{"resultCode":"000000","resultMsg":"ok","instanceId":"inst-1"}')
     named = row('{"resultCode":"000000","instanceId":"inst-2"}', instance_id="own-id")
     listed = row('{"resultCode":"000000","info":[{"instanceId":"inst-3"}]}')
+    other = row('{"resultCode":"000000","instanceId":"inst-4"}')
+    Delivery.objects.filter(pk=other.pk).update(activity="echo")  # only newInstance and getLicense answer one
     broken = row('{"instanceId": not json')
     migration.backfill(apps, None)
-    for delivery, expected in ((answered, "inst-1"), (named, "own-id"), (listed, ""), (broken, "")):
+    for delivery, expected in ((answered, "inst-1"), (named, "own-id"), (listed, ""), (broken, ""), (other, "")):
         delivery.refresh_from_db()
         assert delivery.instance_id == expected

@@ -322,7 +322,7 @@ def test_a_double_click_on_run_now_spends_one_attempt(admin_client, koogallery, 
     assert "1 instance(s): the job waiting to retry runs now." in first
     second = admin_client.post(reverse(CHANGELIST), {"action": "retry_provisioning", "_selected_action": [instance.pk]},
                                follow=True).content.decode()  # fmt: skip
-    assert f"Nothing to retry for {instance.instance_id} (its retry was just handed to a worker" in second
+    assert f"Nothing to retry for {instance.instance_id} (its retry is already on its way to a worker" in second
     assert Transition.objects.filter(instance=instance, event="retry").count() == 1
 
 
@@ -500,3 +500,30 @@ def test_a_failed_jobs_alert_stays_open_while_other_work_of_the_instance_succeed
     assert execution.job_run(freeze.pk) == "done"
     alert.refresh_from_db()
     assert alert.resolved_at is None
+
+
+def test_a_repeated_order_notify_supersedes_the_failed_fetch_and_closes_its_alert(koogallery, fake_openapi, settings):
+    job = failed_notification(koogallery, fake_openapi, settings)
+    alert = Alert.objects.get(kind="job_failed", instance_ref=f"order {job.order_id}")
+    koogallery.v2("orderNotify", {"orderId": job.order_id, "orderLineId": job.order_line_id}, test=False)
+    assert sorted(Job.objects.filter(kind="fetch_order").values_list("state", flat=True)) == ["cancelled", "done"]
+    alert.refresh_from_db()
+    assert alert.resolved_at is not None
+
+
+def test_a_search_across_orders_does_not_multiply_the_alerts_column(admin_client, instances, koogallery):
+    failed = instances["failed"]
+    for _ in range(2):
+        renewal = new_order_id()
+        fields = {"instanceId": failed.instance_id, "scene": "RENEWAL", "orderId": renewal,
+                  "orderLineId": f"{renewal}-000001", "expireTime": "20301231000000"}  # fmt: skip
+        koogallery.v2("refreshInstance", fields, test=False).assert_envelope()
+    response = admin_client.get(reverse(CHANGELIST), {"q": failed.order_id})
+    [row] = response.context["cl"].result_list
+    assert row.open_alert_count == Alert.objects.filter(instance=failed, resolved_at__isnull=True).count() == 1
+    assert listed(admin_client.get(reverse(CHANGELIST), {"q": "68cbc86a"})) == set()  # ids are exact
+
+
+def test_a_customer_name_is_found_whatever_its_letter_case(admin_client, instances):
+    Instance.objects.filter(pk=instances["active"].pk).update(customer_name="V1 Buyer Ltd")
+    assert listed(admin_client.get(reverse(CHANGELIST), {"q": "v1 buyer"})) == {instances["active"].instance_id}

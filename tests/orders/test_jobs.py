@@ -179,3 +179,23 @@ def test_in_embedded_mode_a_retry_waits_for_the_sweep_instead_of_running_at_once
     job.refresh_from_db()
     assert (job.state, job.attempts) == ("retry", 1)
     assert job.next_run_at > timezone.now()  # the sweep runs it when the backoff is over
+
+
+def test_each_retry_message_names_the_attempt_it_follows(koogallery, settings, monkeypatch):
+    """The task hands `after_attempt` to every retry it schedules (the guard in execution._claim
+    works only if the message carries it). A spy around the real job_run records the calls."""
+    settings.ISV_PROVISIONER = "tests.orders.provisioners.Down"
+    settings.ORDERS_JOB_MAX_ATTEMPTS = 3
+    queued(koogallery, test=False)
+    job = Job.objects.get()
+    seen, real = [], execution.job_run
+
+    def spy(job_id, *, after_attempt=None):
+        seen.append(after_attempt)
+        return real(job_id, after_attempt=after_attempt)
+
+    monkeypatch.setattr(execution, "job_run", spy)
+    run_job.apply(args=(job.pk,))  # eager: each retry runs at once
+    assert seen == [None, 1, 2]
+    job.refresh_from_db()
+    assert (job.state, job.attempts) == ("failed", 3)

@@ -121,3 +121,16 @@ def test_a_list_string_nested_moderately_deep_answers_000002(koogallery):
     reply = koogallery.kit_v1("authSync", fields)
     assert reply.assert_envelope()["resultCode"] == "000002"
     assert "userList" in reply.json["resultMsg"]
+
+
+def test_a_long_parent_code_finds_its_long_coded_department(kit):
+    parent, child = LONG + "-parent", LONG + "-child"
+    orgs = [
+        {"orgCode": parent, "orgName": "P", "parentCode": ""},
+        {"orgCode": child, "orgName": "C", "parentCode": parent},
+    ]
+    reply = kit("allOrgSync", tenantId="t-1", orgInfoList=orgs, timeStamp=stamp())
+    assert reply.code == "000000", reply.json
+    stored_child = Department.objects.get(org_code=key_fit(child, 255))
+    assert Department.objects.filter(org_code=stored_child.parent_code).exists()
+    assert stored_child.parent_code == key_fit(parent, 255) != key_fit(child, 255)
