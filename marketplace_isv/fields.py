@@ -26,7 +26,8 @@ def _text(value: Any) -> str | None:
     if value is None:
         return None
     if isinstance(value, bool):
-        return "true" if value else "false"
+        # §4.0 accepts a documented field as a string or a number; true/false is neither (§2.8).
+        raise ParamError("a text field holds true or false")
     if isinstance(value, (int, float, Decimal)):
         return str(value)
     if isinstance(value, str):

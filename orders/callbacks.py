@@ -32,6 +32,16 @@ V1_CHARGING_MODES = {
 }
 
 
+# §2.7: V1 query strings carry the authToken (and V1 has no nonce or time window, U6): never
+# stored with the order's parameters (the journal keeps the call, redacted).
+NOT_STORED = ("authToken", "signature")
+
+
+def _stored(payload: Payload, *, without: tuple[str, ...] = ()) -> dict:
+    """The call's parameters as kept on the instance and its orders, less secrets (and `without`)."""
+    return {k: v for k, v in payload.items() if k not in NOT_STORED and k not in without}
+
+
 def _ids(payload: Payload) -> list[str]:
     """queryInstance: one id or a comma-separated list (`%2C` on the V1 wire), duplicates dropped."""
     raw = fields.text(payload, "instanceId", required=True)
@@ -76,7 +86,7 @@ def new_instance(payload: Payload, caller: Caller) -> Result | None:
         order_line_id=fields.text(payload, "orderLineId", required=True),
         business_id=fields.text(payload, "businessId", required=True),
         is_test=fields.test_flag(payload),
-        params=payload,
+        params=_stored(payload),
     )
     if caller.one_statement is not None:
         # A fresh order line, the common case: instance, job and journal row in one statement
@@ -115,7 +125,7 @@ def refresh_instance(payload: Payload, caller: Caller) -> Result:
         product_id=fields.text(payload, "productId"),
         generation=2,
         is_test=fields.test_flag(payload),
-        params=payload,
+        params=_stored(payload),
         delivery_id=caller.delivery_id,
         actor=caller.actor,
     )
@@ -149,7 +159,7 @@ def release_instance(payload: Payload, caller: Caller) -> Result:
         unsubscribe_order_id=fields.text(payload, "orderId"),
         unsubscribe_order_line_id=fields.text(payload, "orderLineId"),
         is_test=fields.test_flag(payload),
-        params=payload,
+        params=_stored(payload),
         delivery_id=caller.delivery_id,
         actor=caller.actor,
     )
@@ -163,7 +173,7 @@ def upgrade_instance(payload: Payload, caller: Caller) -> Result:
         order_line_id=fields.text(payload, "orderLineId", required=True),
         generation=2,
         is_test=fields.test_flag(payload),
-        params=payload,
+        params=_stored(payload),
         delivery_id=caller.delivery_id,
         actor=caller.actor,
     )
@@ -261,7 +271,7 @@ def v1_new_instance(payload: Payload, caller: Caller) -> Result:
         band_width=fields.integer(payload, "bandWidth"),
         saas_extend_params=_extend_params(payload) or [],
         is_test=fields.test_flag(payload),
-        params={k: v for k, v in payload.items() if k not in ("mobilePhone", "email")},
+        params=_stored(payload, without=("mobilePhone", "email")),
     )
     created = services.instance_create(purchase=purchase, delivery_id=caller.delivery_id, actor=caller.actor)
     # V1 has no asynchronous answer (§4.2.1): 000000 with the appInfo now, provisioning goes on.
@@ -291,7 +301,7 @@ def v1_refresh_instance(payload: Payload, caller: Caller) -> Result:
         amount=amount,
         generation=1,
         is_test=fields.test_flag(payload),
-        params=payload,
+        params=_stored(payload),
         delivery_id=caller.delivery_id,
         actor=caller.actor,
     )
@@ -330,7 +340,7 @@ def v1_upgrade(payload: Payload, caller: Caller) -> Result:
         change=change,
         generation=1,
         is_test=fields.test_flag(payload),
-        params=payload,
+        params=_stored(payload),
         delivery_id=caller.delivery_id,
         actor=caller.actor,
     )

@@ -19,6 +19,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from marketplace_isv import openapi
+from marketplace_isv.fields import key_fit
 
 from . import alerts, orderinfo, provisioners
 from .jobs import (
@@ -36,6 +37,8 @@ from .specs import spec_of
 from .states import ACTOR_SYSTEM, transition
 
 logger = logging.getLogger("orders.jobs")
+
+ID_COLUMN = Instance._meta.get_field("order_id").max_length
 
 SPEC_FIELDS = {"product_id", "sku_code", "quantity", "charging_mode", "period_type", "period_number"}
 
@@ -160,7 +163,7 @@ def _fetch_for_instance(job: Job, instance: Instance) -> tuple[Instance, bool]:
     order_id = job.order_id or instance.order_id
     line_id = job.order_line_id or instance.order_line_id
     try:
-        answer = openapi.query_order(order_id, line_id or None)
+        answer = openapi.query_order(*_as_sent(instance, order_id, line_id))
     except openapi.OpenApiError as exc:
         if not instance.is_test:
             raise
@@ -190,6 +193,24 @@ def _fetch_for_instance(job: Job, instance: Instance) -> tuple[Instance, bool]:
                     actor=ACTOR_SYSTEM,
                 )
     return instance, bool(SPEC_FIELDS & set(changed))
+
+
+def _as_sent(instance: Instance, order_id: str, line_id: str) -> tuple[str, str | None]:
+    """The ids as KooGallery sent them, for Query Order: a key over its column is stored fitted
+    (marketplace_isv.fields.key_fit), which the open API does not know; the calls' parameters
+    (the purchase's, then each order's) hold them whole."""
+    sent_order, sent_line = order_id, line_id
+    if max(len(order_id), len(line_id)) >= ID_COLUMN:
+        for params in (instance.request_params, *instance.orders.values_list("params", flat=True)):
+            if not isinstance(params, dict):
+                continue
+            raw_order, raw_line = str(params.get("orderId") or ""), str(params.get("orderLineId") or "")
+            if raw_order and key_fit(raw_order, ID_COLUMN) == order_id:
+                sent_order = raw_order
+                if raw_line and key_fit(raw_line, ID_COLUMN) == line_id:
+                    sent_line = raw_line
+                break
+    return sent_order, sent_line or None
 
 
 def _fetch_for_notification(job: Job) -> None:

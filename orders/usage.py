@@ -194,7 +194,8 @@ def usage_record(
         _lifetime_check(instance, begin, end, now)
         if package_instance_id:
             package = (
-                Instance.objects.filter(instance_id=package_instance_id)
+                Instance.objects.select_for_update()  # after the instance's lock, like every report
+                .filter(instance_id=package_instance_id)
                 .only("charging_mode", "related_instance_id")
                 .first()
             )
@@ -202,6 +203,10 @@ def usage_record(
                 raise UsageRefused(f"{package_instance_id!r} is not a pay-per-use package instance of ours")
             if package.related_instance_id and package.related_instance_id != instance_id:
                 raise UsageRefused(f"package {package_instance_id!r} belongs to {package.related_instance_id!r}")
+            if not package.related_instance_id:
+                # §5.7: the package is consumed by this pay-per-use instance from now on; its
+                # queryInstance usageInfo names it (relatedInstanceId).
+                Instance.objects.filter(pk=package.pk).update(related_instance_id=instance_id, updated_at=now)
         existing = (
             UsageRecord.objects.select_for_update()
             .filter(instance=instance, begin_at=begin, end_at=end, package_instance_id=package_instance_id)

@@ -212,6 +212,10 @@ def instance_create(*, purchase: Purchase, delivery_id, actor: str) -> Created:
     if instance.status == Status.RELEASED or instance.provisioning_state == Provisioning.FAILED:
         instance = locked(instance.instance_id)
         revived = _repeat_after_end(instance, purchase, delivery_id=delivery_id, actor=actor)
+    if not revived and instance.status == Status.RELEASED:
+        # Released (a real instance released while it was still being provisioned never will be):
+        # the repeat gets its id and 000000 (§5.5, docs/orders.md §11), never 000004 forever.
+        return Created(instance, False, True)
     if not revived and instance.provisioned_at is None:
         instance = _wait_until_ready(instance)
     return Created(instance, False, not revived and instance.provisioned_at is not None)

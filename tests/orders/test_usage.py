@@ -674,3 +674,19 @@ def test_a_time_with_non_ascii_digits_is_refused_as_a_bad_time(client, settings,
 def test_a_usage_value_is_ascii_digits(value):
     with pytest.raises(usage.UsageRefused, match="must be a number"):
         usage.parse_value(value)
+
+
+def test_the_first_package_usage_ties_the_package_to_its_pay_per_use_instance(koogallery, fake_openapi, metered):
+    """§4.1.2, §5.7: queryInstance of the package names the instance consuming it; another
+    pay-per-use instance cannot draw on it afterwards."""
+    package = payg(koogallery, fake_openapi, charging_mode="ON_DEMAND_PKG")
+    other = payg(koogallery, fake_openapi)
+    Instance.objects.filter(pk=other.pk).update(created_at=timezone.now() - timedelta(days=10), effective_at=None)
+    record(metered, "2", package_instance_id=package.instance_id)
+    package.refresh_from_db()
+    assert package.related_instance_id == metered.instance_id
+    data = koogallery.v2("queryInstance", {"instanceId": package.instance_id}).assert_envelope()
+    [entry] = data["info"]
+    assert entry["usageInfo"][0]["relatedInstanceId"] == metered.instance_id
+    with pytest.raises(usage.UsageRefused, match="belongs to"):
+        record(other, "1", package_instance_id=package.instance_id)

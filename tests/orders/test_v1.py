@@ -94,6 +94,34 @@ def test_every_documented_field_is_stored(koogallery):
     assert (instance.quantity, instance.disk_size, instance.band_width) == (30, 100, 10)
     assert instance.saas_extend_params == params
     assert "mobilePhone" not in instance.request_params  # ciphertexts are not kept beside the plaintext
+    # §2.7: the authToken (a replayable credential in V1, U6) is not kept with the parameters.
+    assert "authToken" not in instance.request_params and instance.request_params["skuCode"] == "sku-gold"
+    assert all("authToken" not in order.params for order in instance.orders.all())
+
+
+def test_a_v1_renewal_and_upgrade_keep_no_auth_token(koogallery):
+    instance = created_v1(koogallery)
+    renewal = new_order_id()
+    fields = {"instanceId": instance.instance_id, "orderId": renewal, "expireTime": "20311231000000"}
+    assert koogallery.v1("refreshInstance", fields).assert_envelope()["resultCode"] == "000000"
+    upgrade = {"instanceId": instance.instance_id, "orderId": new_order_id(), "skuCode": "sku-gold",
+               "productId": "prod-gold", "amount": "3"}  # fmt: skip
+    assert koogallery.v1("upgrade", upgrade).assert_envelope()["resultCode"] == "000000"
+    orders = InstanceOrder.objects.filter(instance=instance).exclude(kind="purchase")
+    assert orders.count() == 2 and all("authToken" not in o.params and o.params for o in orders)
+
+
+def test_the_migration_forgets_auth_tokens_stored_before(koogallery):
+    import importlib
+
+    from django.apps import apps
+
+    instance = created_v1(koogallery)
+    Instance.objects.filter(pk=instance.pk).update(request_params={"authToken": "t0k", "skuCode": "s"})
+    migration = importlib.import_module("orders.migrations.0009_forget_stored_auth_tokens")
+    migration.forget(apps, None)
+    instance.refresh_from_db()
+    assert instance.request_params == {"skuCode": "s"}
 
 
 def test_personal_data_encrypted_with_the_other_key_length_is_still_read_u15(koogallery):

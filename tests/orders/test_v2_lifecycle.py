@@ -10,7 +10,7 @@ from marketplace_isv.openapi import QUERY_ORDER_PATH
 from marketplace_isv.simulator.client import new_order_id
 from orders.models import Alert, DemoWorkspace, Instance, InstanceOrder, Job, OrderNotification, Transition
 from tests.orders import provisioners
-from tests.orders.conftest import created_v2
+from tests.orders.conftest import created_v2, new_v2
 
 pytestmark = pytest.mark.django_db
 
@@ -288,6 +288,11 @@ def test_release_while_provisioning_cancels_the_provisioning(koogallery, recordi
     assert list(Job.objects.values_list("kind", "state")) == [("provision", "cancelled")]
     assert recording == []
     assert not DemoWorkspace.objects.exists()
+    # KooGallery repeats the purchase: the released instance's id and 000000, not 000004 forever.
+    again = new_v2(koogallery, order_id=instance.order_id, line_id=instance.order_line_id, test=False)
+    data = again.assert_envelope()
+    assert (data["resultCode"], data["instanceId"]) == ("000000", instance.instance_id)
+    assert Job.objects.count() == 1  # nothing provisioned for a released instance
 
 
 # --- upgradeInstance -----------------------------------------------------------------------------

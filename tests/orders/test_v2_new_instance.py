@@ -287,3 +287,23 @@ def test_long_order_ids_sharing_their_beginning_are_two_instances_and_a_repeat_f
     again = created_v2(koogallery, order_id=stem + "1", line_id=stem + "1-000001")
     assert first.pk != second.pk and again.pk == first.pk
     assert (first.order_id, first.order_line_id) == (key_fit(stem + "1", 255), key_fit(stem + "1-000001", 255))
+
+
+@pytest.mark.parametrize("name", ["orderId", "testFlag"])
+def test_true_or_false_in_a_text_field_answers_000002_and_writes_nothing(koogallery, name):
+    """§4.0 accepts a documented field as a string or a number; a JSON boolean is neither (§2.8)."""
+    order_id, line_id = order_line()
+    fields = {"orderId": order_id, "orderLineId": line_id, "businessId": "b-bool", name: True}
+    data = koogallery.v2("newInstance", fields, test=None).assert_envelope()
+    assert (data["resultCode"], data["resultMsg"]) == ("000002", "a text field holds true or false")
+    assert not Instance.objects.exists()
+
+
+def test_query_order_asks_for_a_long_order_by_the_id_koogallery_sent(koogallery, fake_openapi):
+    """The stored key is fitted to its column (fields.key_fit); the open API knows only the id as sent."""
+    order_id = "CS" + "Q" * 298
+    line_id = order_id + "-000001"
+    fake_openapi.add_order(order_id)
+    created_v2(koogallery, test=False, order_id=order_id, line_id=line_id)
+    calls = fake_openapi.calls(QUERY_ORDER_PATH)
+    assert [(c.query["orderId"], c.query["orderLineId"]) for c in calls] == [(order_id, line_id)]
