@@ -18,8 +18,9 @@ from datetime import timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from marketplace_isv import openapi
+from marketplace_isv import openapi, strict_json
 from marketplace_isv.fields import key_fit
+from marketplace_isv.models import Delivery
 
 from . import alerts, orderinfo, provisioners
 from .jobs import (
@@ -163,7 +164,7 @@ def _fetch_for_instance(job: Job, instance: Instance) -> tuple[Instance, bool]:
     order_id = job.order_id or instance.order_id
     line_id = job.order_line_id or instance.order_line_id
     try:
-        answer = openapi.query_order(*_as_sent(instance, order_id, line_id))
+        answer = openapi.query_order(*_as_sent(order_id, line_id, _instance_params(instance)))
     except openapi.OpenApiError as exc:
         if not instance.is_test:
             raise
@@ -195,13 +196,13 @@ def _fetch_for_instance(job: Job, instance: Instance) -> tuple[Instance, bool]:
     return instance, bool(SPEC_FIELDS & set(changed))
 
 
-def _as_sent(instance: Instance, order_id: str, line_id: str) -> tuple[str, str | None]:
+def _as_sent(order_id: str, line_id: str, candidates) -> tuple[str, str | None]:
     """The ids as KooGallery sent them, for Query Order: a key over its column is stored fitted
     (marketplace_isv.fields.key_fit), which the open API does not know; the calls' parameters
-    (the purchase's, then each order's) hold them whole."""
+    (`candidates`, read only for such a key) hold them whole."""
     sent_order, sent_line = order_id, line_id
     if max(len(order_id), len(line_id)) >= ID_COLUMN:
-        for params in (instance.request_params, *instance.orders.values_list("params", flat=True)):
+        for params in candidates():
             if not isinstance(params, dict):
                 continue
             raw_order, raw_line = str(params.get("orderId") or ""), str(params.get("orderLineId") or "")
@@ -213,10 +214,31 @@ def _as_sent(instance: Instance, order_id: str, line_id: str) -> tuple[str, str 
     return sent_order, sent_line or None
 
 
+def _instance_params(instance: Instance):
+    """The purchase's parameters, then each later order's."""
+    return lambda: (instance.request_params, *instance.orders.values_list("params", flat=True))
+
+
+def _journaled_params(*delivery_ids):
+    """The bodies of the journaled calls (an orderNotify keeps no parameters of its own)."""
+
+    def read():
+        for body in Delivery.objects.filter(pk__in=[d for d in delivery_ids if d]).values_list("raw_body", flat=True):
+            try:
+                yield strict_json.loads(body)
+            except ValueError:
+                continue
+
+    return read
+
+
 def _fetch_for_notification(job: Job) -> None:
     notification = job.notification
+    order_id, line_id = _as_sent(
+        notification.order_id, notification.order_line_id, _journaled_params(job.delivery_id, notification.delivery_id)
+    )
     try:
-        answer = openapi.query_order(notification.order_id, notification.order_line_id or None)
+        answer = openapi.query_order(order_id, line_id)
     except openapi.OpenApiError as exc:
         OrderNotification.objects.filter(pk=notification.pk).update(query_order_error=exc.operator_text()[:2000])
         if notification.is_test:

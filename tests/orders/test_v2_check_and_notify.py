@@ -181,3 +181,11 @@ def test_a_debug_call_is_accepted_whatever_it_carries(koogallery, recording, fie
     data = koogallery.v2("changeInstanceCheck", fields, test=True).assert_envelope()
     assert data["resultCode"] == "000000"
     assert recording == []
+
+
+def test_an_order_notify_for_a_long_order_is_fetched_by_the_id_koogallery_sent(koogallery, fake_openapi):
+    order_id = "CS" + "N" * 298
+    line_id = order_id + "-000001"
+    koogallery.v2("orderNotify", {"orderId": order_id, "orderLineId": line_id}, test=False).assert_envelope()
+    calls = fake_openapi.calls(QUERY_ORDER_PATH)
+    assert [(c.query["orderId"], c.query["orderLineId"]) for c in calls] == [(order_id, line_id)]
