@@ -52,6 +52,22 @@ class BodyTooLarge(ParamError):
         self.size = size
 
 
+class BodyUnreadable(ParamError):
+    """The body could not be read as HTTP frames it (a malformed chunk, a connection cut short):
+    the caller's fault, answered 000002 and logged on one line, never a traceback."""
+
+    def __init__(self, exc: Exception):
+        super().__init__(f"request body unreadable ({type(exc).__name__})")
+
+
+def _read(read, *args) -> bytes:
+    try:
+        return read(*args)
+    except Exception as exc:  # gunicorn's InvalidChunkSize, NoMoreData…; OSError from the socket
+        logger.info("delivery.body_unreadable error=%s", type(exc).__name__)
+        raise BodyUnreadable(exc) from None
+
+
 def _drain(stream, length: int) -> None:
     """Read an oversized body to its end before answering: a server that answers with the body
     unread closes the connection, and the caller sees a reset instead of our answer (§4.0)."""
@@ -169,13 +185,13 @@ def wsgi(environ: dict, start_response) -> list[bytes]:
         except ValueError:
             length = 0
         if length > limit:
-            _drain(stream, length)
+            _read(_drain, stream, length)
             raise BodyTooLarge(limit, length)
         if length > 0:
-            return stream.read(length)
-        data = stream.read(limit + 1)  # chunked or unknown length: read at most one byte too many
+            return _read(stream.read, length)
+        data = _read(stream.read, limit + 1)  # chunked or unknown length: read at most one byte too many
         if len(data) > limit:
-            _drain(stream, DRAIN_LIMIT)
+            _read(_drain, stream, DRAIN_LIMIT)
             raise BodyTooLarge(limit, len(data))
         return data
 
@@ -215,9 +231,9 @@ def django_view(request: HttpRequest, rest: str = "") -> HttpResponse:
         except ValueError:
             length = 0
         if length > limit:
-            _drain(request, length)
+            _read(_drain, request, length)
             raise BodyTooLarge(limit, length)
-        data = request.read(limit + 1)
+        data = _read(request.read, limit + 1)
         if len(data) > limit:
             raise BodyTooLarge(limit, len(data))
         return data

@@ -27,7 +27,8 @@ PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Work
 
 @require_GET
 def workspace(request: HttpRequest, instance_id: str) -> HttpResponse:
-    instance = Instance.objects.filter(instance_id=instance_id).first()
+    # PostgreSQL text cannot hold a NUL (/app/%00): no instance has one, and asking would be a 500.
+    instance = Instance.objects.filter(instance_id=instance_id).first() if "\x00" not in instance_id else None
     if instance is None:
         raise Http404("no such workspace")
     status = instance.summary_status

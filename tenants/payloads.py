@@ -46,11 +46,25 @@ def text_of(value: Any, *, limit: int | None = 255) -> str:
     return str(value).strip()[:limit]
 
 
-def key_of(value: Any) -> str:
+def key_of(value: Any, name: str) -> str:
     """A key (userName, orgCode and the orgCodes that refer to one): fitted to its 255-character
     column with a digest of the whole (fields.key_fit), so long keys never merge and a reference
-    finds what it refers to."""
+    finds what it refers to. Text or a number (§4.0); anything else is refused, never read as
+    "true" or as empty (a parentCode of [] would make a department top-level)."""
+    return key_fit(strict_text(value, name, limit=None), 255)
+
+
+def lenient_key(value: Any) -> str:
+    """A key a delete does not need: read as text where it can be, never refused."""
     return key_fit(text_of(value, limit=None), 255)
+
+
+def strict_text(value: Any, name: str, *, limit: int | None = 255) -> str:
+    """`text_of` for a member that names or identifies something: true/false, an object or an
+    array is refused with the member's name (000002)."""
+    if isinstance(value, (bool, dict, list)):
+        raise ParamError(f"{name} must be text")
+    return text_of(value, limit=limit)
 
 
 # --- flags, testFlag, stamps, domains ------------------------------------------------------------
@@ -291,7 +305,7 @@ def user_entry(raw: Any, index: int, *, complete: bool = True) -> UserEntry:
                 known[target] = value
             else:
                 extension[key] = value
-    user_name = key_of(known.get("user_name"))
+    user_name = key_of(known.get("user_name"), f"{where}.userName")
     if not user_name:
         raise ParamError(f"{where}.userName is required")
     if complete:
@@ -309,8 +323,9 @@ def user_entry(raw: Any, index: int, *, complete: bool = True) -> UserEntry:
         extension["employeeType"] = known.get("employee_type")
     return UserEntry(
         user_name=user_name,
-        name=text_of(known.get("name")),
-        org_code=key_of(known.get("org_code")),
+        # Members a delete does not need are read leniently there: deletes always succeed (§4.5).
+        name=strict_text(known.get("name"), f"{where}.name") if complete else text_of(known.get("name")),
+        org_code=key_of(known.get("org_code"), f"{where}.orgCode") if complete else lenient_key(known.get("org_code")),
         position=text_of(known.get("position")),
         employee_code=text_of(known.get("employee_code")),
         employee_type=employee_type,
@@ -342,16 +357,21 @@ def org_entry(raw: Any, where: str = "", *, complete: bool = True, name_member: 
     if not isinstance(raw, dict):
         raise ParamError(f"{where} is not an object")
     prefix = f"{where}." if where else ""
-    org_code = key_of(member(raw, "orgCode"))
+    org_code = key_of(member(raw, "orgCode"), f"{prefix}orgCode")
     if not org_code:
         raise ParamError(f"{prefix}orgCode is required")
-    name = text_of(member(raw, "orgName", "name"), limit=512)
+    raw_name = member(raw, "orgName", "name")
+    name = strict_text(raw_name, f"{prefix}{name_member}", limit=512) if complete else text_of(raw_name, limit=512)
     if complete and not name:
         raise ParamError(f"{prefix}{name_member} is required")
     return OrgEntry(
         org_code=org_code,
         name=name,
-        parent_code=key_of(member(raw, "parentCode", "parentOrgCode")),
+        parent_code=(
+            key_of(member(raw, "parentCode", "parentOrgCode"), f"{prefix}parentCode")
+            if complete
+            else lenient_key(member(raw, "parentCode", "parentOrgCode"))
+        ),
     )
 
 

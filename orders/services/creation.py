@@ -25,7 +25,9 @@ from .common import frontend_url, locked
 
 logger = logging.getLogger("orders.services")
 
-INSTANCE_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+# A businessId kept as the instance id (§4.1.1's recommendation) must make a usable path segment of
+# the frontEndUrl: no "." or ".." (a browser resolves them away), nothing that needs escaping.
+INSTANCE_ID = re.compile(r"(?!\.{1,2}$)[A-Za-z0-9._:-]{1,64}")
 
 
 @dataclass(frozen=True)

@@ -66,3 +66,30 @@ def test_the_worker_runs_a_task_sent_through_redis(broker_jobs):
         time.sleep(0.1)
     assert not SeenNonce.objects.filter(pk=stale.pk).exists()
     assert SeenNonce.objects.filter(pk=fresh.pk).exists()
+
+
+@pytest.mark.parametrize(
+    "chunks", [b"zz\r\n{}\r\n0\r\n\r\n", b"2\r\n{}XX0\r\n\r\n"], ids=["bad chunk size", "chunk without its CRLF"]
+)
+def test_a_malformed_chunked_body_answers_000002_signed_not_an_internal_error(live_service, chunks):
+    """The body cannot be read as HTTP frames it: the caller's fault (000002), not ours (000005)."""
+    import socket
+
+    from marketplace_isv.simulator.signing import body_sign_matches
+
+    request = (
+        b"POST /koogallery/produce HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n" + chunks
+    )
+    with socket.create_connection(("127.0.0.1", live_service.port), timeout=10) as conn:
+        conn.sendall(request)
+        conn.shutdown(socket.SHUT_WR)
+        answer = b""
+        while chunk := conn.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200"), head
+    assert b'"resultCode":"000002"' in body and b"unreadable" in body
+    sign = next(line.split(b":", 1)[1].strip() for line in head.split(b"\r\n") if line.lower().startswith(b"body-sign"))
+    signature = sign.decode().split('signature="', 1)[1].rstrip('"')  # sign_type="HMAC-SHA256", signature="…"
+    assert body_sign_matches(ACCESS_KEY, body, signature)

@@ -57,3 +57,9 @@ def test_the_buyer_page_shows_the_workspace_state_and_never_credentials(koogalle
     koogallery.v2("releaseInstance", {"instanceId": instance.instance_id})
     assert "no longer available" in client.get(f"/app/{instance.instance_id}").content.decode()
     assert client.get("/app/never-seen").status_code == 404
+
+
+def test_a_nul_in_the_workspace_path_is_a_404_not_a_500(client):
+    client.raise_request_exception = False  # what a browser would get
+    assert client.get("/app/%00").status_code == 404
+    assert client.get("/app/a%00b").status_code == 404

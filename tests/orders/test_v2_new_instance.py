@@ -307,3 +307,10 @@ def test_query_order_asks_for_a_long_order_by_the_id_koogallery_sent(koogallery,
     created_v2(koogallery, test=False, order_id=order_id, line_id=line_id)
     calls = fake_openapi.calls(QUERY_ORDER_PATH)
     assert [(c.query["orderId"], c.query["orderLineId"]) for c in calls] == [(order_id, line_id)]
+
+
+@pytest.mark.parametrize("business_id", [".", ".."])
+def test_a_business_id_that_is_no_usable_path_segment_is_not_the_instance_id(koogallery, business_id):
+    """A browser resolves /app/.. away: such a businessId gets a UUID instance id (§4.1.1)."""
+    data = new_v2(koogallery, business_id=business_id).assert_envelope()
+    assert data["instanceId"] not in (".", "..") and len(data["instanceId"]) == 36

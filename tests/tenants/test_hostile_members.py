@@ -134,3 +134,35 @@ def test_a_long_parent_code_finds_its_long_coded_department(kit):
     stored_child = Department.objects.get(org_code=key_fit(child, 255))
     assert Department.objects.filter(org_code=stored_child.parent_code).exists()
     assert stored_child.parent_code == key_fit(parent, 255) != key_fit(child, 255)
+
+
+@pytest.mark.parametrize(
+    "interface,fields,member",
+    [
+        ("singleOrgSync", {"orgCode": "o", "orgName": "O", "parentCode": ["x"]}, "parentCode"),
+        ("singleOrgSync", {"orgCode": True, "orgName": "O"}, "orgCode"),
+        ("singleOrgSync", {"orgCode": "o", "orgName": {"a": 1}}, "orgName"),
+    ],
+)
+def test_a_department_member_of_the_wrong_type_answers_000002(kit, interface, fields, member):
+    """A parentCode of [] read as empty would make the department top-level: refused instead."""
+    reply = kit(interface, flag=1, tenantId="t-1", timeStamp=stamp(), **fields)
+    assert reply.code == "000002", reply.json
+    assert reply.json["resultMsg"] == f"{member} must be text"
+    assert not Department.objects.exists()
+
+
+@pytest.mark.parametrize("member", ["userName", "name", "orgCode"])
+def test_a_user_member_of_the_wrong_type_answers_000002(kit, member):
+    user = {"userName": "u1", "name": "n", "orgCode": "o", "role": "user", "enable": "true", member: True}
+    reply = kit("authSync", flag=1, tenantId="t-1", appId="a-1", userList=[user], currentSyncTime=stamp())
+    assert reply.code == "000002", reply.json
+    assert reply.json["resultMsg"] == f"userList[0].{member} must be text"
+    assert not TenantUser.objects.exists()
+
+
+def test_a_delete_with_a_member_of_the_wrong_type_still_succeeds(kit):
+    """Deletes always answer 000000 (§4.5): only what identifies the row is read strictly."""
+    reply = kit("singleOrgSync", flag=0, tenantId="t-1", timeStamp=stamp(), orgCode="o", orgName={"a": 1},
+                parentCode=["x"])  # fmt: skip
+    assert reply.code == "000000", reply.json
