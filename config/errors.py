@@ -13,6 +13,7 @@ from django.views import defaults
 from agents_gateway import errors as agents_errors
 from marketplace_isv import keys
 from marketplace_isv.envelope import CONTENT_TYPE, INTERNAL_ERROR, PARAM_INVALID, Result, render
+from marketplace_isv.views import drain_oversized
 
 
 def _koogallery(request: HttpRequest, code: str) -> HttpResponse:
@@ -39,6 +40,8 @@ def _answer(request: HttpRequest, *, code: str, status: int, detail: str, agents
 
 def bad_request(request, exception=None):
     too_big = isinstance(exception, RequestDataTooBig)
+    if too_big:
+        drain_oversized(request)  # answered after the body is read: no reset for the caller
     return _answer(
         request,
         code=PARAM_INVALID,

@@ -68,6 +68,19 @@ def _read(read, *args) -> bytes:
         raise BodyUnreadable(exc) from None
 
 
+def drain_oversized(request) -> None:
+    """For Django views (the seller APIs, error pages) refusing a body over the limit unread:
+    read it to its end first, so the caller gets the answer rather than a reset."""
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return
+    try:
+        _drain(request, length)
+    except Exception as exc:  # the caller hung up, or the stream is already spent
+        logger.info("request.drain_stopped error=%s", type(exc).__name__)
+
+
 def _drain(stream, length: int) -> None:
     """Read an oversized body to its end before answering: a server that answers with the body
     unread closes the connection, and the caller sees a reset instead of our answer (§4.0)."""

@@ -25,6 +25,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from config.bearer import bearer_matches
 from marketplace_isv import strict_json
+from marketplace_isv.views import drain_oversized
 
 from . import alerts, usage
 from .models import Alert, Instance
@@ -114,6 +115,7 @@ def report_usage(request: HttpRequest) -> HttpResponse:
     try:
         body = strict_json.loads(request.body.decode("utf-8"))
     except RequestDataTooBig:
+        drain_oversized(request)  # answered after the body is read: no reset for the caller
         return _error("the body is too large", 413)
     except (UnicodeDecodeError, ValueError):
         return _error("the body is not UTF-8 JSON", 400)

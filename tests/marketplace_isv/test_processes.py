@@ -93,3 +93,24 @@ def test_a_malformed_chunked_body_answers_000002_signed_not_an_internal_error(li
     sign = next(line.split(b":", 1)[1].strip() for line in head.split(b"\r\n") if line.lower().startswith(b"body-sign"))
     signature = sign.decode().split('signature="', 1)[1].rstrip('"')  # sign_type="HMAC-SHA256", signature="…"
     assert body_sign_matches(ACCESS_KEY, body, signature)
+
+
+def test_a_seller_api_reads_an_oversized_body_before_refusing_it(live_service):
+    """The answer comes after the body is read: the caller gets the 413, not a reset."""
+    import socket
+
+    size = 9 * 1024 * 1024  # over KOOGALLERY_MAX_BODY_BYTES (8 MiB), the Django upload limit too
+    head = (
+        "POST /api/licenses/check HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {size}\r\nConnection: close\r\n\r\n"
+    ).encode()
+    with socket.create_connection(("127.0.0.1", live_service.port), timeout=30) as conn:
+        conn.sendall(head)
+        chunk = b" " * 65536
+        for _ in range(size // len(chunk)):
+            conn.sendall(chunk)  # a reset here (BrokenPipe/ConnectionReset) fails the test
+        answer = b""
+        while data := conn.recv(65536):
+            answer += data
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+    assert b"too large" in answer
