@@ -45,7 +45,10 @@ def text(payload: dict[str, Any], name: str, *, required: bool = False, default:
     return value[:limit] if limit else value
 
 
-def key_fit(value: str, limit: int) -> str:
+ID_LENGTH = 255  # every id column's length (orders, licences, tenants, the journal)
+
+
+def key_fit(value: str, limit: int = ID_LENGTH) -> str:
     """An identifier for a column of `limit` characters. One that fits is kept as sent. A longer
     one (§4.0: never refused) keeps its beginning and a SHA-256 digest of the whole, so two long
     ids that share a beginning never merge into one row, and every call with the same id finds the

@@ -112,7 +112,7 @@ def _key(value: Any) -> str:
     stored id finds the calls."""
     if value is None or isinstance(value, (dict, list)):
         return ""
-    return key_fit(str(value), 255)
+    return key_fit(str(value))
 
 
 @dataclass

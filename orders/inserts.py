@@ -38,9 +38,16 @@ def fitted(model: type[Model], **values):
     key column keeps a digest of the whole (marketplace_isv.fields.key_fit)."""
     limits = text_limits(model)
     for name, value in values.items():
-        if isinstance(value, str) and len(value) > limits.get(name, len(value)):
-            values[name] = key_fit(value, limits[name]) if name in KEY_COLUMNS else value[: limits[name]]
+        if isinstance(value, str) and name in limits:
+            values[name] = fit_text(name, value, limits[name])
     return values
+
+
+def fit_text(name: str, value: str, limit: int) -> str:
+    """One column's text fitted to its `limit`: cut, or for a key column, `key_fit`."""
+    if len(value) <= limit:
+        return value
+    return key_fit(value, limit) if name in KEY_COLUMNS else value[:limit]
 
 
 def fit(obj: Model, names=None) -> None:

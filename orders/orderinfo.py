@@ -99,7 +99,7 @@ def order_line(answer: dict, order_line_id: str = "") -> dict:
     lines = [line for line in lines if isinstance(line, dict)] if isinstance(lines, list) else []
     for line in lines:
         # The id we hold may be fitted to its column (marketplace_isv.fields.key_fit): compare alike.
-        if order_line_id and key_fit(_text(line.get("orderLineId")) or "", 255) == order_line_id:
+        if order_line_id and key_fit(_text(line.get("orderLineId")) or "") == order_line_id:
             return line
     return lines[0] if lines else {}
 
@@ -140,7 +140,7 @@ def apply_to_instance(instance: Instance, details: OrderDetails, *, purchase: bo
     renewal with a change) sets the spec. An expiry set by refreshInstance is never overwritten by
     Query Order's approximate one (§4.2.1: act on the later calls)."""
     changes: dict[str, Any] = {
-        "product_id": key_fit(details.product_id, 255) if details.product_id else details.product_id,
+        "product_id": key_fit(details.product_id) if details.product_id else details.product_id,
         "sku_code": details.sku_code,
         "product_name": details.product_name,
         "charging_mode": details.charging_mode,

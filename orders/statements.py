@@ -29,12 +29,11 @@ from django.db import connection
 from django.db.models import CharField, Field, JSONField
 from django.db.models.expressions import Col
 
-from marketplace_isv.fields import key_fit
 from marketplace_isv.journal import COLUMNS as JOURNAL_COLUMNS
 from marketplace_isv.journal import row_params as journal_params
 from marketplace_isv.models import Delivery
 
-from .inserts import KEY_COLUMNS
+from .inserts import fit_text
 from .models import Instance, InstanceOrder, Job, Provisioning, Status, Transition
 from .outbox import CHANNEL
 
@@ -177,8 +176,8 @@ class _Table:
         for name, value in values.items():
             # orders.inserts.fitted: an over-long field is cut (a key keeps a digest), never a
             # database error
-            if isinstance(value, str) and name in limits and len(value) > limits[name]:
-                value = key_fit(value, limits[name]) if name in KEY_COLUMNS else value[: limits[name]]
+            if isinstance(value, str) and name in limits:
+                value = fit_text(name, value, limits[name])
             row[index[name]] = value
         return row
 

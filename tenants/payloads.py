@@ -51,12 +51,12 @@ def key_of(value: Any, name: str) -> str:
     column with a digest of the whole (fields.key_fit), so long keys never merge and a reference
     finds what it refers to. Text or a number (§4.0); anything else is refused, never read as
     "true" or as empty (a parentCode of [] would make a department top-level)."""
-    return key_fit(strict_text(value, name, limit=None), 255)
+    return key_fit(strict_text(value, name, limit=None))
 
 
 def lenient_key(value: Any) -> str:
     """A key a delete does not need: read as text where it can be, never refused."""
-    return key_fit(text_of(value, limit=None), 255)
+    return key_fit(text_of(value, limit=None))
 
 
 def strict_text(value: Any, name: str, *, limit: int | None = 255) -> str:

@@ -86,7 +86,7 @@ def sso_app_id(*, tenant_id: str = "") -> str:
 
 def stored_id(tenant_id: str) -> str:
     """A tenant id as tenantSync stored it (fitted to its column, fields.key_fit)."""
-    return key_fit(tenant_id, 255)
+    return key_fit(tenant_id)
 
 
 def _storable(text: str) -> bool:
@@ -178,7 +178,7 @@ def sso_sign_in(*, tenant_id: str, code: str, redirect_uri: str) -> SignIn:
         info = oneaccess.userinfo(domain, tokens.access_token)
     except OneAccessError as exc:
         raise _upstream(exc, during="sign-in") from None
-    user_name = key_fit(str(info.get("userName") or "").strip(), 255)  # as authSync stored it
+    user_name = key_fit(str(info.get("userName") or "").strip())  # as authSync stored it
     if not user_name:
         raise Refused("no_user", "Your organisation's sign-in service did not say who you are.", status=502)
     if info.get("tenant") not in (None, "") and stored_id(str(info["tenant"])) != tenant.tenant_id:

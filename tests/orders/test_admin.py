@@ -92,9 +92,21 @@ def test_the_detail_page_shows_orders_transitions_jobs_and_deliveries_but_no_pas
     assert "••••••••" in html
 
 
-def action(admin_client, name, instance, run_on_commit):
+JOBS, NOTIFICATIONS = "admin:orders_job_changelist", "admin:orders_ordernotification_changelist"
+
+
+def post_action(admin_client, changelist: str, name: str, pks, run_on_commit=None):
+    """The admin action `name` on the rows `pks` of `changelist`, redirect followed (its messages);
+    with `run_on_commit`, its on-commit work (job dispatch) runs as if committed."""
+    data = {"action": name, "_selected_action": list(pks)}
+    if run_on_commit is None:
+        return admin_client.post(reverse(changelist), data, follow=True)
     with run_on_commit():
-        return admin_client.post(reverse(CHANGELIST), {"action": name, "_selected_action": [instance.pk]}, follow=True)
+        return admin_client.post(reverse(changelist), data, follow=True)
+
+
+def action(admin_client, name, instance, run_on_commit):
+    return post_action(admin_client, CHANGELIST, name, [instance.pk], run_on_commit)
 
 
 def test_operators_freeze_and_unfreeze_through_the_same_service(admin_client, instances, run_on_commit):
@@ -121,13 +133,12 @@ def test_operators_retry_a_failed_provisioning(admin_client, instances, run_on_c
 
 
 def test_the_job_list_filters_and_retries(admin_client, instances, run_on_commit):
-    url = reverse("admin:orders_job_changelist")
+    url = reverse(JOBS)
     response = admin_client.get(url, {"state__exact": "failed"})
     assert [job.instance.instance_id for job in response.context["cl"].result_list] == [instances["failed"].instance_id]
     assert admin_client.get(url, {"q": instances["active"].instance_id}).status_code == 200
     failed_job = Job.objects.get(state="failed")
-    with run_on_commit():
-        admin_client.post(url, {"action": "retry_failed", "_selected_action": [failed_job.pk]})
+    post_action(admin_client, JOBS, "retry_failed", [failed_job.pk], run_on_commit)
     failed_job.refresh_from_db()
     assert failed_job.state == "cancelled"  # superseded by a new provisioning job, which succeeded
     assert Job.objects.filter(instance=failed_job.instance, kind="provision").last().state == "done"
@@ -139,7 +150,7 @@ def test_alerts_are_listed_and_resolved(admin_client, instances):
     url = reverse("admin:orders_alert_changelist")
     alert = Alert.objects.get()
     assert admin_client.get(url, {"open": "yes"}).context["cl"].result_list[0] == alert
-    admin_client.post(url, {"action": "resolve", "_selected_action": [alert.pk]})
+    post_action(admin_client, "admin:orders_alert_changelist", "resolve", [alert.pk])
     alert.refresh_from_db()
     assert alert.resolved_by == "operator:admin" and alert.resolved_at is not None
     assert list(admin_client.get(url, {"open": "yes"}).context["cl"].result_list) == []
@@ -147,7 +158,7 @@ def test_alerts_are_listed_and_resolved(admin_client, instances):
 
 def test_notifications_and_demo_workspaces_are_listed(admin_client, koogallery, instances):
     koogallery.v2("orderNotify", {"orderId": "CSN1", "orderLineId": "CSN1-000001"})
-    assert admin_client.get(reverse("admin:orders_ordernotification_changelist")).status_code == 200
+    assert admin_client.get(reverse(NOTIFICATIONS)).status_code == 200
     response = admin_client.get(reverse("admin:orders_demoworkspace_changelist"))
     assert response.status_code == 200
     assert instances["active"].app_password not in response.content.decode()
@@ -209,12 +220,7 @@ def test_retrying_a_failed_order_fetch_from_the_job_list_fetches_it_again(
     admin_client, koogallery, fake_openapi, settings, run_on_commit
 ):
     job = failed_notification(koogallery, fake_openapi, settings)
-    with run_on_commit():
-        response = admin_client.post(
-            reverse("admin:orders_job_changelist"),
-            {"action": "retry_failed", "_selected_action": [job.pk]},
-            follow=True,
-        )
+    response = post_action(admin_client, JOBS, "retry_failed", [job.pk], run_on_commit)
     assert "1 job(s) queued again." in response.content.decode()
     job.refresh_from_db()
     assert job.state == "cancelled"
@@ -228,17 +234,11 @@ def test_fetching_an_order_again_from_the_notification_list(
     admin_client, koogallery, fake_openapi, settings, run_on_commit
 ):
     job = failed_notification(koogallery, fake_openapi, settings)
-    url = reverse("admin:orders_ordernotification_changelist")
-    with run_on_commit():
-        response = admin_client.post(
-            url, {"action": "fetch_again", "_selected_action": [job.notification_id]}, follow=True
-        )
+    response = post_action(admin_client, NOTIFICATIONS, "fetch_again", [job.notification_id], run_on_commit)
     assert "1 order fetch(es) queued again." in response.content.decode()
     assert OrderNotification.objects.get().query_order is not None
-    with run_on_commit():  # fetched now: a second click queues nothing
-        response = admin_client.post(
-            url, {"action": "fetch_again", "_selected_action": [job.notification_id]}, follow=True
-        )
+    # fetched now: a second click queues nothing
+    response = post_action(admin_client, NOTIFICATIONS, "fetch_again", [job.notification_id], run_on_commit)
     assert "Nothing to retry for 1 notification(s): the order is already fetched (1)." in response.content.decode()
     assert Job.objects.filter(kind="fetch_order").count() == 2
 
@@ -263,7 +263,7 @@ def test_an_instance_page_lists_its_own_calls_not_a_sibling_order_lines(admin_cl
 
 def test_jobs_are_found_by_their_instances_purchase_order(admin_client, koogallery):
     instance = created_v2(koogallery)
-    listing = admin_client.get(reverse("admin:orders_job_changelist") + f"?q={instance.order_id}").content.decode()
+    listing = admin_client.get(reverse(JOBS) + f"?q={instance.order_id}").content.decode()
     job = Job.objects.get(instance=instance)
     assert reverse("admin:orders_job_change", args=[job.pk]) in listing
 
@@ -272,24 +272,14 @@ def test_freezing_says_which_instances_were_already_frozen(admin_client, instanc
     """A repeat is a success that changes nothing (§5.1): it is not counted as frozen, and the
     message names it without capitalising it (the admin capitalises a message's first letter)."""
     active, frozen = instances["active"], instances["frozen"]
-    with run_on_commit():
-        response = admin_client.post(
-            reverse(CHANGELIST),
-            {"action": "freeze_as_operator", "_selected_action": [active.pk, frozen.pk]},
-            follow=True,
-        )
+    response = post_action(admin_client, CHANGELIST, "freeze_as_operator", [active.pk, frozen.pk], run_on_commit)
     text = response.content.decode()
     assert "1 instance(s) frozen." in text
     assert f"Already frozen, nothing done: {frozen.instance_id}." in text
     assert Transition.objects.filter(instance=frozen, event="freeze").count() == 1  # KooGallery's, not ours
-    with run_on_commit():
-        response = admin_client.post(
-            reverse(CHANGELIST), {"action": "unfreeze_as_operator", "_selected_action": [active.pk]}, follow=True
-        )
-        assert "1 instance(s) unfrozen." in response.content.decode()
-        response = admin_client.post(
-            reverse(CHANGELIST), {"action": "unfreeze_as_operator", "_selected_action": [active.pk]}, follow=True
-        )
+    response = action(admin_client, "unfreeze_as_operator", active, run_on_commit)
+    assert "1 instance(s) unfrozen." in response.content.decode()
+    response = action(admin_client, "unfreeze_as_operator", active, run_on_commit)
     text = response.content.decode()
     assert f"Not frozen, nothing done: {active.instance_id}." in text and "unfrozen." not in text
 
@@ -317,11 +307,9 @@ def test_a_double_click_on_run_now_spends_one_attempt(admin_client, koogallery, 
     """The first click hands the job to a worker; a second one moments later is refused with the
     reason, so a double submit cannot spend two attempts."""
     instance, job = job_waiting_to_retry(koogallery, settings)
-    first = admin_client.post(reverse(CHANGELIST), {"action": "retry_provisioning", "_selected_action": [instance.pk]},
-                              follow=True).content.decode()  # fmt: skip
+    first = post_action(admin_client, CHANGELIST, "retry_provisioning", [instance.pk]).content.decode()
     assert "1 instance(s): the job waiting to retry runs now." in first
-    second = admin_client.post(reverse(CHANGELIST), {"action": "retry_provisioning", "_selected_action": [instance.pk]},
-                               follow=True).content.decode()  # fmt: skip
+    second = post_action(admin_client, CHANGELIST, "retry_provisioning", [instance.pk]).content.decode()
     assert f"Nothing to retry for {instance.instance_id} (its retry is already on its way to a worker" in second
     assert Transition.objects.filter(instance=instance, event="retry").count() == 1
 
@@ -346,12 +334,7 @@ def test_retrying_an_instance_whose_job_waits_to_retry_runs_it_now(admin_client,
 
 def test_retrying_waiting_work_from_the_job_list_runs_it_now(admin_client, koogallery, settings, run_on_commit):
     instance, job = job_waiting_to_retry(koogallery, settings)
-    with run_on_commit():
-        response = admin_client.post(
-            reverse("admin:orders_job_changelist"),
-            {"action": "retry_failed", "_selected_action": [job.pk]},
-            follow=True,
-        )
+    response = post_action(admin_client, JOBS, "retry_failed", [job.pk], run_on_commit)
     assert "1 job(s) waiting to retry run now." in response.content.decode()
     job.refresh_from_db()
     assert job.state == "done"
@@ -383,7 +366,7 @@ def test_a_retry_that_fails_again_keeps_the_alert_open(admin_client, koogallery,
 
 
 def notifications_listed(admin_client, fetch: str) -> set[str]:
-    response = admin_client.get(reverse("admin:orders_ordernotification_changelist"), {"fetch": fetch})
+    response = admin_client.get(reverse(NOTIFICATIONS), {"fetch": fetch})
     assert response.status_code == 200
     return {n.order_id for n in response.context["cl"].result_list}
 
@@ -400,15 +383,11 @@ def test_notifications_show_their_fetch_state_and_what_to_fix(
     assert notifications_listed(admin_client, "failed") == {refused}
     notification = OrderNotification.objects.get(order_id=refused)
     assert "KOOGALLERY_OPENAPI_AK" in notification.query_order_error  # what to fix, not just the code
-    page = admin_client.get(reverse("admin:orders_ordernotification_changelist")).content.decode()
+    page = admin_client.get(reverse(NOTIFICATIONS)).content.decode()
     assert '<td class="field-fetch">failed</td>' in page and '<td class="field-fetch">fetched</td>' in page
     assert "KOOGALLERY_OPENAPI_AK" in page  # the error column
     alert = Alert.objects.get(kind="job_failed", instance_ref=f"order {refused}")
-    with run_on_commit():
-        admin_client.post(
-            reverse("admin:orders_ordernotification_changelist"),
-            {"action": "fetch_again", "_selected_action": [notification.pk]},
-        )
+    post_action(admin_client, NOTIFICATIONS, "fetch_again", [notification.pk], run_on_commit)
     assert notifications_listed(admin_client, "fetched") == {fetched, refused}
     alert.refresh_from_db()
     assert alert.resolved_at is not None and alert.resolved_by.startswith("system (job #")
@@ -429,12 +408,7 @@ def test_a_fetch_waiting_to_retry_is_run_now_from_the_notification_list(
         execution.job_run(job.pk)
     Job.objects.filter(pk=job.pk).update(enqueued_at=timezone.now() - timedelta(minutes=1))
     assert notifications_listed(admin_client, "fetching") == {order_id}
-    with run_on_commit():
-        response = admin_client.post(
-            reverse("admin:orders_ordernotification_changelist"),
-            {"action": "fetch_again", "_selected_action": [job.notification_id]},
-            follow=True,
-        )
+    response = post_action(admin_client, NOTIFICATIONS, "fetch_again", [job.notification_id], run_on_commit)
     assert "1 job(s) waiting to retry run now." in response.content.decode()
     job.refresh_from_db()
     assert job.state == "done" and Job.objects.filter(kind="fetch_order").count() == 1
@@ -448,7 +422,7 @@ def test_jobs_are_found_by_any_order_of_their_instance(admin_client, koogallery,
               "orderLineId": f"{renewal}-000001", "expireTime": "20301231000000"}  # fmt: skip
     assert koogallery.v2("refreshInstance", fields).assert_envelope()["resultCode"] == "000000"
     renew_job = Job.objects.get(instance=instance, kind="renew")
-    listing = admin_client.get(reverse("admin:orders_job_changelist"), {"q": renewal})
+    listing = admin_client.get(reverse(JOBS), {"q": renewal})
     assert renew_job in listing.context["cl"].result_list
     detail = admin_client.get(reverse("admin:orders_job_change", args=[renew_job.pk])).content.decode()
     assert reverse("admin:marketplace_isv_delivery_change", args=[renew_job.delivery_id]) in detail
@@ -472,12 +446,7 @@ def test_fetching_a_mix_of_notifications_says_what_happened_to_each(
     koogallery.v2("orderNotify", {"orderId": unanswered, "orderLineId": f"{unanswered}-000001"}, test=True)
     assert notifications_listed(admin_client, "not fetched") == {unanswered}
     selected = OrderNotification.objects.values_list("pk", flat=True)
-    with run_on_commit():
-        response = admin_client.post(
-            reverse("admin:orders_ordernotification_changelist"),
-            {"action": "fetch_again", "_selected_action": list(selected)},
-            follow=True,
-        )
+    response = post_action(admin_client, NOTIFICATIONS, "fetch_again", selected, run_on_commit)
     text = response.content.decode()
     assert "2 order fetch(es) queued again." in text
     assert "Nothing to retry for 1 notification(s): the order is already fetched (1)." in text
