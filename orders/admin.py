@@ -6,7 +6,6 @@ calls go through, recorded with `operator:<username>` as the actor.
 
 from __future__ import annotations
 
-from collections import Counter
 from datetime import UTC
 from urllib.parse import urlencode
 
@@ -261,21 +260,13 @@ class InstanceAdmin(admin.ModelAdmin):
         description="Retry provisioning (re-queue failed jobs, run waiting ones now)", permissions=["operate"]
     )
     def retry_provisioning(self, request, queryset):
-        queued = hurried = 0
-        idle = []
+        actor, results = operator_actor(request), []
         for instance_id in queryset.values_list("instance_id", flat=True):
             with transaction.atomic():
-                retried = services.instance_retry_provisioning(instance_id=instance_id, actor=operator_actor(request))
-            queued += 1 if retried.queued else 0
-            hurried += 1 if retried.hurried else 0
-            if not retried.count:
-                idle.append(f"{instance_id} ({retried.why})")
-        if queued:
-            self.message_user(request, f"{queued} instance(s) queued for provisioning again.", messages.SUCCESS)
-        if hurried:
-            self.message_user(request, f"{hurried} instance(s): the job waiting to retry runs now.", messages.SUCCESS)
-        if idle:
-            self.message_user(request, f"nothing to retry for {'; '.join(idle)}.", messages.WARNING)
+                results.append(
+                    (instance_id, services.instance_retry_provisioning(instance_id=instance_id, actor=actor))
+                )
+        say_retried(self, request, results, "job(s) queued for provisioning again")
 
     @admin.action(description="Freeze as operator (data kept)", permissions=["operate"])
     def freeze_as_operator(self, request, queryset):
@@ -351,13 +342,17 @@ class JobAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         actor, results = operator_actor(request), []
         for instance_id in set(queryset.filter(instance__isnull=False).values_list("instance__instance_id", flat=True)):
             with transaction.atomic():
-                results.append(services.instance_retry_provisioning(instance_id=instance_id, actor=actor))
-        for notification_id in set(
-            queryset.filter(notification__isnull=False).values_list("notification_id", flat=True)
-        ):
+                results.append(
+                    (instance_id, services.instance_retry_provisioning(instance_id=instance_id, actor=actor))
+                )
+        notifications = set(
+            queryset.filter(notification__isnull=False).values_list("notification_id", "notification__order_id")
+        )
+        for notification_id, order_id in notifications:
             with transaction.atomic():
-                results.append(services.order_notification_retry_fetch(notification_id=notification_id, actor=actor))
-        say_retried(self, request, results, "job(s) queued again", unit="instance(s) or order(s) of the selected jobs")
+                retried = services.order_notification_retry_fetch(notification_id=notification_id, actor=actor)
+            results.append((f"orderNotify of {order_id}", retried))
+        say_retried(self, request, results, "job(s) queued again")
 
     @admin.display(description="delivery")
     def delivery(self, obj):
@@ -373,20 +368,33 @@ class JobAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return obj.next_run_at if obj.state in (Job.State.PENDING, Job.State.RETRY) else "—"
 
 
-def say_retried(model_admin, request, results, queued_text: str, *, unit: str) -> None:
-    """What a batch of operator retries did (orders.services.Retried): what was queued, what runs
-    now, and for every selected row that got nothing, why."""
-    queued = sum(r.queued for r in results)
-    hurried = sum(r.hurried for r in results)
+def say_retried(model_admin, request, results: list[tuple[str, services.Retried]], queued_text: str) -> None:
+    """What a batch of operator retries did, each (what was retried, orders.services.Retried):
+    what was queued, what runs now, and for what got nothing, why — grouped by reason, naming
+    each one (the first SAY_AT_MOST). Messages start with words, not ids: the admin capitalises a
+    message's first letter."""
+    queued = sum(r.queued for _, r in results)
+    hurried = sum(r.hurried for _, r in results)
     if queued:
         model_admin.message_user(request, f"{queued} {queued_text}.", messages.SUCCESS)
     if hurried:
         model_admin.message_user(request, f"{hurried} job(s) waiting to retry run now.", messages.SUCCESS)
-    skipped = Counter(r.why for r in results if not r.count)
-    if skipped:
-        reasons = "; ".join(f"{why} ({n})" for why, n in sorted(skipped.items()))
+    idle: dict[str, list[str]] = {}
+    for subject, retried in results:
+        if not retried.count:
+            idle.setdefault(retried.why, []).append(subject)
+    if idle:
+        reasons = "; ".join(f"{why}: {_named(sorted(subjects))}" for why, subjects in sorted(idle.items()))
         level = messages.INFO if (queued or hurried) else messages.WARNING
-        model_admin.message_user(request, f"nothing to retry for {sum(skipped.values())} {unit}: {reasons}.", level)
+        model_admin.message_user(request, f"nothing to retry — {reasons}.", level)
+
+
+SAY_AT_MOST = 10
+
+
+def _named(subjects: list[str]) -> str:
+    more = len(subjects) - SAY_AT_MOST
+    return ", ".join(subjects[:SAY_AT_MOST]) + (f" and {more} more" if more > 0 else "")
 
 
 class RecordCodeFilter(admin.SimpleListFilter):
@@ -564,10 +572,11 @@ class OrderNotificationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.action(description="Fetch the order again (Query Order failed, or waits to retry)", permissions=["operate"])
     def fetch_again(self, request, queryset):
         actor, results = operator_actor(request), []
-        for notification_id in queryset.values_list("pk", flat=True):
+        for notification_id, order_id in queryset.values_list("pk", "order_id"):
             with transaction.atomic():
-                results.append(services.order_notification_retry_fetch(notification_id=notification_id, actor=actor))
-        say_retried(self, request, results, "order fetch(es) queued again", unit="notification(s)")
+                retried = services.order_notification_retry_fetch(notification_id=notification_id, actor=actor)
+            results.append((order_id, retried))
+        say_retried(self, request, results, "order fetch(es) queued again")
 
     @admin.display(description="Query Order answer")
     def answer(self, obj):

@@ -126,7 +126,7 @@ def test_operators_freeze_and_unfreeze_through_the_same_service(admin_client, in
 def test_operators_retry_a_failed_provisioning(admin_client, instances, run_on_commit):
     instance = instances["failed"]
     response = action(admin_client, "retry_provisioning", instance, run_on_commit)
-    assert "queued for provisioning again" in response.content.decode()
+    assert "1 job(s) queued for provisioning again." in response.content.decode()
     instance.refresh_from_db()
     assert (instance.provisioning_state, instance.summary_status) == ("ready", "active")
     assert Transition.objects.filter(instance=instance, event="retry", actor="operator:admin").exists()
@@ -228,6 +228,23 @@ def test_retrying_a_failed_order_fetch_from_the_job_list_fetches_it_again(
     assert (again.state, again.actor, again.notification_id) == ("done", "operator:admin", job.notification_id)
     assert OrderNotification.objects.get().query_order is not None
     assert len(fake_openapi.calls(QUERY_ORDER_PATH)) == 2
+    # Both done now: the job list names each selected job's instance or notification, by reason.
+    ready = created_v2(koogallery, test=True)
+    selected = [again.pk, Job.objects.get(instance=ready).pk]
+    text = post_action(admin_client, JOBS, "retry_failed", selected, run_on_commit).content.decode()
+    order_id = OrderNotification.objects.get().order_id
+    assert (
+        f"Nothing to retry — nothing failed: {ready.instance_id}; "
+        f"the order is already fetched: orderNotify of {order_id}."
+    ) in text
+
+
+def test_a_long_list_of_what_was_not_retried_is_cut_short():
+    from orders.admin import SAY_AT_MOST, _named
+
+    names = [f"i-{n:02d}" for n in range(SAY_AT_MOST + 3)]
+    assert _named(names) == ", ".join(names[:SAY_AT_MOST]) + " and 3 more"
+    assert _named(names[:2]) == "i-00, i-01"
 
 
 def test_fetching_an_order_again_from_the_notification_list(
@@ -239,7 +256,8 @@ def test_fetching_an_order_again_from_the_notification_list(
     assert OrderNotification.objects.get().query_order is not None
     # fetched now: a second click queues nothing
     response = post_action(admin_client, NOTIFICATIONS, "fetch_again", [job.notification_id], run_on_commit)
-    assert "Nothing to retry for 1 notification(s): the order is already fetched (1)." in response.content.decode()
+    order_id = OrderNotification.objects.get().order_id
+    assert f"Nothing to retry — the order is already fetched: {order_id}." in response.content.decode()
     assert Job.objects.filter(kind="fetch_order").count() == 2
 
 
@@ -308,9 +326,12 @@ def test_a_double_click_on_run_now_spends_one_attempt(admin_client, koogallery, 
     reason, so a double submit cannot spend two attempts."""
     instance, job = job_waiting_to_retry(koogallery, settings)
     first = post_action(admin_client, CHANGELIST, "retry_provisioning", [instance.pk]).content.decode()
-    assert "1 instance(s): the job waiting to retry runs now." in first
+    assert "1 job(s) waiting to retry run now." in first
     second = post_action(admin_client, CHANGELIST, "retry_provisioning", [instance.pk]).content.decode()
-    assert f"Nothing to retry for {instance.instance_id} (its retry is already on its way to a worker" in second
+    assert (
+        f"Nothing to retry — its retry is already on its way to a worker: wait a few seconds: {instance.instance_id}."
+        in second
+    )
     assert Transition.objects.filter(instance=instance, event="retry").count() == 1
 
 
@@ -319,7 +340,7 @@ def test_retrying_an_instance_whose_job_waits_to_retry_runs_it_now(admin_client,
     job_admin = admin.site._registry[Job]
     assert job_admin.next_run(job) == job.next_run_at  # still to run: when
     response = action(admin_client, "retry_provisioning", instance, run_on_commit)
-    assert "1 instance(s): the job waiting to retry runs now." in response.content.decode()
+    assert "1 job(s) waiting to retry run now." in response.content.decode()
     job.refresh_from_db()
     assert (job.state, job.attempts) == ("done", 2)  # the same job, not a new one
     assert Job.objects.filter(instance=instance).count() == 1
@@ -329,7 +350,7 @@ def test_retrying_an_instance_whose_job_waits_to_retry_runs_it_now(admin_client,
     assert instance.provisioning_state == "ready"
     assert Transition.objects.filter(instance=instance, event="retry", actor="operator:admin").exists()
     response = action(admin_client, "retry_provisioning", instance, run_on_commit)
-    assert f"Nothing to retry for {instance.instance_id} (nothing failed)." in response.content.decode()
+    assert f"Nothing to retry — nothing failed: {instance.instance_id}." in response.content.decode()
 
 
 def test_retrying_waiting_work_from_the_job_list_runs_it_now(admin_client, koogallery, settings, run_on_commit):
@@ -449,7 +470,7 @@ def test_fetching_a_mix_of_notifications_says_what_happened_to_each(
     response = post_action(admin_client, NOTIFICATIONS, "fetch_again", selected, run_on_commit)
     text = response.content.decode()
     assert "2 order fetch(es) queued again." in text
-    assert "Nothing to retry for 1 notification(s): the order is already fetched (1)." in text
+    assert f"Nothing to retry — the order is already fetched: {fetched}." in text
     assert notifications_listed(admin_client, "fetched") == {failed_job.order_id, fetched, unanswered}
 
 
