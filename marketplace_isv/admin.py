@@ -4,6 +4,8 @@ order, instance and tenant, the raw call pretty-printed, and a replay action."""
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.template.response import TemplateResponse
 from django.utils.html import format_html
 
 from . import replay, routes
@@ -148,8 +150,19 @@ class DeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.action(description="Replay the selected verified calls (applied again, as of now)", permissions=["operate"])
     def replay_selected(self, request, queryset):
+        """A replay applies each call again, as of now: the operator first sees what will be
+        replayed (and what changes state) and confirms; nothing runs on the first click."""
+        count = queryset.count()
+        if count > MAX_REPLAY:
+            self.message_user(
+                request, f"select at most {MAX_REPLAY} calls to replay at once ({count} selected).", messages.ERROR
+            )
+            return None
+        deliveries = list(queryset.order_by("received_at"))
+        if request.POST.get("post") != "yes":
+            return self._confirm_replay(request, deliveries)
         done = refused = 0
-        for delivery in queryset:
+        for delivery in deliveries:
             if not delivery.verified:
                 refused += 1
                 continue
@@ -165,3 +178,19 @@ class DeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             self.message_user(
                 request, f"{refused} unverified call(s) not replayed: they were never authenticated.", messages.ERROR
             )
+        return None
+
+    def _confirm_replay(self, request, deliveries: list[Delivery]) -> TemplateResponse:
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Replay these calls?",
+            "opts": self.model._meta,
+            "rows": [(d, d.activity not in routes.READ_ONLY) for d in deliveries],
+            "changing": sum(1 for d in deliveries if d.verified and d.activity not in routes.READ_ONLY),
+            "unverified": sum(1 for d in deliveries if not d.verified),
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/marketplace_isv/delivery/replay_confirmation.html", context)
+
+
+MAX_REPLAY = 100  # a replay applies calls again: never the whole journal by a stray "select all"

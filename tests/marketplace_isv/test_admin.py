@@ -64,12 +64,47 @@ def test_the_journal_is_read_only(operator, koogallery):
     assert operator.post(reverse("admin:marketplace_isv_delivery_delete", args=[delivery.pk])).status_code == 403
 
 
-def replay_from_the_console(operator, delivery):
-    return operator.post(
-        reverse("admin:marketplace_isv_delivery_changelist"),
-        {"action": "replay_selected", "_selected_action": [str(delivery.pk)]},
-        follow=True,
-    )
+def replay_from_the_console(operator, delivery, *, confirmed=True):
+    fields = {"action": "replay_selected", "_selected_action": [str(delivery.pk)]}
+    if confirmed:
+        fields["post"] = "yes"  # the confirmation page's "Yes, replay them"
+    return operator.post(reverse("admin:marketplace_isv_delivery_changelist"), fields, follow=True)
+
+
+def test_a_replay_is_confirmed_first_and_says_what_can_change_state(operator, koogallery):
+    koogallery.v2("echo", {"orderId": "CS-CONFIRM", "echo": "x"})
+    original = Delivery.objects.get(order_id="CS-CONFIRM")
+    page = replay_from_the_console(operator, original, confirmed=False)
+    text = page.content.decode()
+    assert page.status_code == 200 and "Replay these calls?" in text
+    assert "CS-CONFIRM" in text and "can change state" in text
+    assert f'name="_selected_action" value="{original.pk}"' in text and 'name="post" value="yes"' in text
+    assert not Delivery.objects.filter(replay_of=original).exists()  # nothing ran on the first click
+    replay_from_the_console(operator, original)
+    assert Delivery.objects.filter(replay_of=original).count() == 1
+
+
+def test_a_read_only_call_is_shown_as_such_before_its_replay(operator, koogallery):
+    koogallery.v2("queryInstance", {"instanceId": "no-such-instance"})
+    from marketplace_isv.journal_writer import writer
+
+    assert writer().flush()
+    original = Delivery.objects.get(instance_id="no-such-instance")
+    text = replay_from_the_console(operator, original, confirmed=False).content.decode()
+    assert "read-only" in text and "can change state" not in text
+
+
+def test_a_stray_select_all_replays_nothing_past_the_limit(operator, koogallery, monkeypatch):
+    from marketplace_isv import admin as journal_admin
+
+    monkeypatch.setattr(journal_admin, "MAX_REPLAY", 2)
+    for n in range(3):
+        koogallery.v2("echo", {"orderId": f"CS-MANY-{n}"})
+    fields = {"action": "replay_selected", "select_across": "1", "index": "0", "post": "yes",
+              "_selected_action": [str(pk) for pk in Delivery.objects.values_list("pk", flat=True)]}  # fmt: skip
+    page = operator.post(reverse("admin:marketplace_isv_delivery_changelist"), fields, follow=True)
+    assert "Select at most 2 calls to replay at once (3 selected)." in page.content.decode()
+    assert not Delivery.objects.filter(replay_of__isnull=False).exists()
 
 
 def test_replay_reruns_a_verified_call_as_the_operator(operator, koogallery):
@@ -104,11 +139,7 @@ def test_replay_of_a_call_whose_row_is_batch_written_is_answered_at_once(operato
 def test_replay_refuses_unverified_calls(operator, koogallery):
     koogallery.v2("echo", {"orderId": "CS-FORGED"}, key="wrong")
     forged = Delivery.objects.get(order_id="CS-FORGED")
-    response = operator.post(
-        reverse("admin:marketplace_isv_delivery_changelist"),
-        {"action": "replay_selected", "_selected_action": [str(forged.pk)]},
-        follow=True,
-    )
+    response = replay_from_the_console(operator, forged)
     assert "never authenticated" in response.content.decode()
     assert not Delivery.objects.filter(replay_of=forged).exists()
 
