@@ -200,18 +200,21 @@ def lenient_json(text: str, *, name: str) -> Any:
     return value
 
 
-def entry_list(payload: dict[str, Any], *names: str) -> list[Any]:
-    """A list member that may arrive as an array or as a string holding one (U10, U31)."""
-    value = member(payload, *names)
+def entry_list(payload: dict[str, Any], name: str, *, entry_key: str) -> list[Any]:
+    """A list member that may arrive as an array or as a string holding one (U10, U31). An object
+    is one entry sent bare, or a wrapper holding the list (`{"list": [...]}`): an object that
+    names an entry (`entry_key`: userName, orgCode) is that entry, whatever arrays it carries
+    among its extra members (§4.0: extra members are ignored, never taken for the list)."""
+    value = member(payload, name)
     if _blank(value):
-        raise ParamError(f"{names[0]} is required")
+        raise ParamError(f"{name} is required")
     if isinstance(value, str):
-        value = lenient_json(value, name=names[0])
+        value = lenient_json(value, name=name)
     if isinstance(value, dict):
         nested = [v for v in value.values() if isinstance(v, list)]
-        value = nested[0] if len(nested) == 1 else [value]
+        value = nested[0] if len(nested) == 1 and member(value, entry_key) is None else [value]
     if not isinstance(value, list):
-        raise ParamError(f"{names[0]} is not a list")
+        raise ParamError(f"{name} is not a list")
     return value
 
 
@@ -338,7 +341,10 @@ def user_entry(raw: Any, index: int, *, complete: bool = True) -> UserEntry:
 
 
 def user_entries(payload: dict[str, Any], *, complete: bool) -> list[UserEntry]:
-    return [user_entry(raw, i, complete=complete) for i, raw in enumerate(entry_list(payload, "userList"))]
+    return [
+        user_entry(raw, i, complete=complete)
+        for i, raw in enumerate(entry_list(payload, "userList", entry_key="userName"))
+    ]
 
 
 # --- org entries ----------------------------------------------------------------------------------
@@ -381,5 +387,5 @@ def org_entries(payload: dict[str, Any]) -> list[OrgEntry]:
         raise ParamError("orgInfoList (Kit V1: orgInfo) is required")
     name = "orgInfoList" if member(payload, "orgInfoList") is not None else "orgInfo"
     name_member = "orgName" if name == "orgInfoList" else "name"  # each shape's own spelling (§4.5.5)
-    entries = entry_list(payload, name)
+    entries = entry_list(payload, name, entry_key="orgCode")
     return [org_entry(raw, f"{name}[{i}]", name_member=name_member) for i, raw in enumerate(entries)]

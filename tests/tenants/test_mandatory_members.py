@@ -254,6 +254,14 @@ def test_a_single_user_object_is_still_read_as_a_list(kit):
     assert TenantUser.objects.get().user_name == "zhangsan"
 
 
+@pytest.mark.parametrize("extra", [[], ["tag"]])
+def test_a_single_user_object_with_an_array_member_is_that_user_not_the_array(kit, extra):
+    # §4.0: an extra member is ignored. Taken for the list, [] dropped the user with 000000.
+    user = {**USER, "tags": extra}
+    assert kit.exact("authSync", complete(kit, "authSync", userList=user)).code == "000000"
+    assert TenantUser.objects.get().user_name == "zhangsan"
+
+
 # --- singleOrgSync, allOrgSync (§4.5.4, §4.5.5) ---------------------------------------------------
 
 

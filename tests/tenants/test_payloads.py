@@ -135,6 +135,13 @@ def test_org_entries_prefer_org_info_list_and_unwrap_an_object():
     assert [(e.org_code, e.name) for e in org_entries(payload)] == [("v2", "V2")]
 
 
+def test_a_bare_entry_with_an_array_member_is_one_entry_and_a_wrapper_is_unwrapped():
+    bare = {"orgCode": "hq", "orgName": "HQ", "aliases": []}
+    assert [e.org_code for e in org_entries({"orgInfoList": bare})] == ["hq"]
+    wrapper = {"total": 1, "list": [{"orgCode": "rd", "orgName": "R&D"}]}
+    assert [e.org_code for e in org_entries({"orgInfoList": wrapper})] == ["rd"]
+
+
 def test_an_org_entry_that_is_not_an_object_is_a_param_error():
     with pytest.raises(ParamError, match=r"orgInfoList\[0\] is not an object"):
         org_entries({"orgInfoList": ["hq"]})
