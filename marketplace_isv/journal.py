@@ -175,7 +175,7 @@ class Draft:
             "verified": caller is not None,
             "key_name": caller.key.name if caller else "",
             "auth_variant": caller.variant if caller else "",
-            "test_flag": _text(f.get("testFlag")) == "1",
+            "test_flag": _text(f.get("testFlag")).strip() == "1",  # as the handlers read it (fields.test_flag)
             "order_id": clean(_key(f.get("orderId"))),
             # The call's instanceId, else the one the answer gives (newInstance, getLicense): so the
             # call that created an instance is found by its id, not by its order alone.

@@ -383,6 +383,12 @@ def test_refused_calls_keep_their_business_ids_for_operators(koogallery):
     assert (row.verified, row.order_id, row.instance_id, row.test_flag) == (False, "CS-LOOKUP-1", "inst-9", True)
 
 
+@pytest.mark.parametrize("flag,test", [(" 1 ", True), (1, True), ("0", False), ("10", False)])
+def test_the_journal_marks_test_traffic_as_the_handlers_read_it(koogallery, flag, test):
+    koogallery.v2("echo", {"orderId": "CS-FLAG", "testFlag": flag})
+    assert journal().test_flag is test
+
+
 def test_nul_characters_are_refused_with_000002(koogallery):
     reply = koogallery.v2("echo", {"echo": "a\u0000b"})
     assert reply.assert_envelope()["resultCode"] == "000002"
