@@ -11,3 +11,4 @@ class AgentsGatewayConfig(AppConfig):
 
         if conf.gateway_auth() is not None:
             conf.model_function()
+            conf.agent_modes()

@@ -12,7 +12,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from django.core.exceptions import ImproperlyConfigured, RequestDataTooBig
@@ -130,6 +130,18 @@ def answer(request: HttpRequest, agent: str) -> HttpResponse:
         )
     except BadRequest as exc:
         return _refuse(call, 400, str(exc))
+    try:
+        registered = conf.agent_modes().get(agent)
+    except ImproperlyConfigured as exc:
+        logger.error("agents_gateway.misconfigured error=%s", exc)
+        call.journal(Status.ERROR, 503, error="AGENTS_GATEWAY_AGENT_MODES is not agent:sync|stream pairs")
+        return _json(error_body("service unavailable", "server_error"), 503)
+    if registered is not None:
+        # §12: one response mode per registered agent. The gateway reads the answer in the mode the
+        # agent was registered with (a JSON body with top-level usage, or events ending with usage
+        # and [DONE]), whatever `stream` the buyer's body carries: an answer in the other mode
+        # could not be billed.
+        chat = replace(chat, stream=registered == "stream")
     call.model, call.stream = chat.model, chat.stream
     completion = Completion(id=f"chatcmpl-{uuid.uuid4().hex}", model=chat.model)
     try:

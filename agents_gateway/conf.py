@@ -41,6 +41,25 @@ def model_function() -> Callable:
         raise ImproperlyConfigured(f"agents_gateway: AGENTS_GATEWAY_MODEL {path!r} cannot be imported") from exc
 
 
+AGENT_MODES = ("sync", "stream")
+
+
+def agent_modes() -> dict[str, str]:
+    """AGENTS_GATEWAY_AGENT_MODES, `agent:sync` / `agent:stream` pairs: the response mode each agent
+    was registered with (§12: one mode per registered agent). An agent not listed answers in the
+    mode its body asks for (`"stream": true`)."""
+    modes: dict[str, str] = {}
+    for item in getattr(settings, "AGENTS_GATEWAY_AGENT_MODES", []):
+        agent, sep, mode = item.partition(":")
+        agent, mode = agent.strip(), mode.strip().lower()
+        if not sep or not agent or mode not in AGENT_MODES:
+            raise ImproperlyConfigured(
+                f"agents_gateway: AGENTS_GATEWAY_AGENT_MODES wants agent:sync or agent:stream pairs, not {item!r}"
+            )
+        modes[agent] = mode
+    return modes
+
+
 def default_model_name() -> str:
     return getattr(settings, "AGENTS_GATEWAY_MODEL_NAME", "") or "echo"
 

@@ -14,6 +14,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from marketplace_isv import strict_json
+from marketplace_isv.fields import key_fit
 
 from .models import HeaderSample, UsageRecord
 from .usage import TOKEN_FIELDS, Usage, UsageError
@@ -82,9 +83,12 @@ def usage_record(
     """Journal one forwarded call; (row, created). Idempotent per `request_id`: a repeat changes
     nothing and returns the first row with created=False. `usage` is a `Usage` or the object as
     reported (validated: UsageError when the gateway could not bill from it)."""
-    request_id = (request_id or "").strip()
-    if not request_id or len(request_id) > 255:
-        raise UsageError("request_id must be 1 to 255 characters")
+    # An id longer than the column keeps its beginning and a digest of the whole (key_fit): the
+    # gateway has billed the call already, so refusing the row would only lose it from the journal;
+    # every report of the same id still finds the same row.
+    request_id = key_fit((request_id or "").strip())
+    if not request_id:
+        raise UsageError("request_id is required")
     if not (agent or "").strip():
         raise UsageError("agent is required")
     if status not in UsageRecord.Status.values:

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 import requests
 from django.conf import settings
 from urllib3 import encode_multipart_formdata
+from urllib3.exceptions import NewConnectionError
 
 from . import apig, strict_json
 from .crypto import hmac_b64
@@ -100,13 +101,19 @@ def _bases() -> list[str]:
 
 
 def _unreachable(exc: Exception) -> bool:
-    """A failure to reach the host at all — the only case for the fallback host. A read timeout
-    may mean the call was processed; a certificate failure must never be routed around."""
+    """No connection to the host could be made (name resolution, refused, no route, connect
+    timeout) — the only case for the fallback host (§7: "only when .com is unreachable at the
+    network level"). Once a connection was made the call may have been processed: a read timeout,
+    or a connection dropped before the answer ("Connection aborted"), must not send it a second
+    time to the other host. A certificate failure must never be routed around."""
     if isinstance(exc, requests.exceptions.SSLError):
         return False
-    return isinstance(exc, (requests.ConnectTimeout, requests.ConnectionError)) and not isinstance(
-        exc, requests.ReadTimeout
-    )
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    # requests wraps urllib3's failure to connect as ConnectionError(MaxRetryError(reason=NewConnectionError))
+    # (NameResolutionError is one); a dropped connection is ConnectionError(ProtocolError).
+    cause = exc.args[0] if exc.args else None
+    return isinstance(exc, requests.ConnectionError) and isinstance(getattr(cause, "reason", None), NewConnectionError)
 
 
 def _send(method: str, path: str, *, params=None, body: bytes = b"", headers=None, sign_apig: bool = True) -> dict:

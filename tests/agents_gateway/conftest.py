@@ -28,6 +28,7 @@ def gateway_settings(settings):
     settings.AGENTS_GATEWAY_CLOCK_SKEW_MS = 30_000
     settings.AGENTS_GATEWAY_MODEL = "agents_gateway.echo.echo_model"
     settings.AGENTS_GATEWAY_MODEL_NAME = "echo"
+    settings.AGENTS_GATEWAY_AGENT_MODES = []
     settings.AGENTS_GATEWAY_JOURNAL_TOKEN = JOURNAL_TOKEN
     settings.AGENTS_GATEWAY_HEADER_SAMPLES = 20
     settings.AGENTS_GATEWAY_PROTECTED_PATHS = []

@@ -76,6 +76,48 @@ def test_a_repeated_request_id_is_answered_but_journaled_once(gateway):
     assert record.total_tokens == 4  # the first call's usage: the journal keeps the first report
 
 
+def test_a_request_id_longer_than_the_journal_column_is_still_journaled_once(gateway):
+    """The gateway bills the call from the answer whatever its X-Request-Id: a long id is fitted
+    to the column (its beginning and a digest of the whole), not a call missing from the journal."""
+    long_id = "gw-" + "0123456789" * 30
+    gateway.chat("first", request_id=long_id).assert_contract()
+    gateway.chat("second", request_id=long_id).assert_contract()
+    gateway.chat("other", request_id=long_id[:-1] + "X").assert_contract()
+    records = UsageRecord.objects.order_by("id")
+    assert records.count() == 2
+    first = records[0]
+    assert len(first.request_id) == 255 and first.request_id.startswith(long_id[:100])
+    assert (first.status, first.total_tokens) == ("ok", 2)
+
+
+def test_each_agent_answers_in_the_mode_it_was_registered_with_whatever_the_body_asks(client, settings):
+    """§12: one response mode per registered agent; the gateway reads the answer in that mode."""
+    settings.AGENTS_GATEWAY_AGENT_MODES = ["translator:sync", "translator-stream:stream"]
+    path = "/agents/{}/v1/chat/completions"
+    sync = AgentsGateway(client, path=path.format("translator"), api_key=KEY, secret=SECRET)
+    streaming = AgentsGateway(client, path=path.format("translator-stream"), api_key=KEY, secret=SECRET)
+    asks_stream = b'{"messages":[{"role":"user","content":"one two"}],"stream":true}'
+    asks_nothing = b'{"messages":[{"role":"user","content":"three words here"}]}'
+    as_json = sync.chat(raw_body=asks_stream, stream=False, request_id="req-sync-agent")
+    as_events = streaming.chat(raw_body=asks_nothing, stream=True, request_id="req-stream-agent")
+    assert as_json.content_type.startswith("application/json")
+    assert as_json.assert_contract() == {"prompt_tokens": 2, "completion_tokens": 2, "total_tokens": 4}
+    assert as_events.content_type.startswith("text/event-stream")
+    assert as_events.assert_contract() == {"prompt_tokens": 3, "completion_tokens": 3, "total_tokens": 6}
+    rows = {r.request_id: r.stream for r in UsageRecord.objects.all()}
+    assert rows == {"req-sync-agent": False, "req-stream-agent": True}
+    # An agent not listed answers in the mode its body asks for.
+    other = AgentsGateway(client, path=path.format("other"), api_key=KEY, secret=SECRET)
+    other.chat(raw_body=asks_stream, stream=True).assert_contract()
+
+
+def test_a_bad_agent_mode_setting_answers_503_not_a_guess(gateway, settings):
+    settings.AGENTS_GATEWAY_AGENT_MODES = ["echo:fast"]
+    reply = gateway.chat("hi", request_id="req-bad-mode")
+    assert reply.status == 503
+    assert (only_record().status, only_record().http_status) == ("error", 503)
+
+
 def test_the_body_model_is_echoed_and_journaled(gateway):
     reply = gateway.chat("hi", model="my-agent-v2", request_id="req-model")
     assert reply.json["model"] == "my-agent-v2"

@@ -118,7 +118,7 @@ def test_the_endpoint_takes_epoch_milliseconds_for_received_at(client):
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        (call(request_id=""), "request_id must be 1 to 255 characters"),
+        (call(request_id=""), "request_id is required"),
         (call(agent=""), "agent is required"),
         (call(status="great"), "status must be one of"),
         (call(usage={"total_tokens": -1}), "usage.total_tokens is not a non-negative integer"),
@@ -133,6 +133,14 @@ def test_the_endpoint_answers_400_with_the_reason(client, body, message):
     assert response.status_code == 400
     assert message in response.json()["error"]["message"]
     assert UsageRecord.objects.count() == 0
+
+
+def test_a_long_request_id_reported_twice_is_one_row(client):
+    long_id = "r" * 400
+    assert post(client, call(request_id=long_id)).status_code == 201
+    repeat = post(client, call(request_id=long_id))
+    assert repeat.status_code == 200 and repeat.json()["created"] is False
+    assert len(UsageRecord.objects.get().request_id) == 255
 
 
 BIG = 2**63  # one beyond PostgreSQL's bigint

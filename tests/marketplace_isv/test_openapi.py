@@ -202,7 +202,66 @@ def test_a_read_timeout_is_not_retried_on_the_fallback_host():
     assert not openapi._unreachable(requests.ReadTimeout())
     assert not openapi._unreachable(requests.exceptions.SSLError())
     assert openapi._unreachable(requests.ConnectTimeout())
-    assert openapi._unreachable(requests.ConnectionError())
+
+
+class _DroppingHost:
+    """A host that reads a whole request, then closes the connection without answering: it was
+    reachable, and may have processed the call."""
+
+    def __init__(self):
+        import socket
+        import threading
+
+        self.requests: list[bytes] = []
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with conn:
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    data += conn.recv(65536)
+                head, _, body = data.partition(b"\r\n\r\n")
+                length = next((int(v) for k, _, v in (h.partition(b":") for h in head.split(b"\r\n"))
+                               if k.strip().lower() == b"content-length"), 0)  # fmt: skip
+                while len(body) < length:
+                    body += conn.recv(65536)
+                self.requests.append(head + b"\r\n\r\n" + body)
+
+    def close(self):
+        self.sock.close()
+
+
+@pytest.mark.parametrize("call", ["query order", "usage push"])
+def test_a_connection_dropped_after_the_request_is_not_sent_again_to_the_fallback_host(settings, monkeypatch, call):
+    """§7: the fallback host only when the mainland host is unreachable at the network level. A host
+    that took the request and dropped the connection was reachable and may have processed it: a
+    usage push sent again elsewhere would come back as a duplicate on the records' first push."""
+    primary = _DroppingHost()
+    fallback = FakeOpenApi(ak="test-openapi-ak", sk="test-openapi-sk-0123456789").start()
+    try:
+        monkeypatch.setattr(openapi, "MAINLAND", primary.url)  # stands for https://mkt.myhuaweicloud.com
+        settings.KOOGALLERY_OPENAPI_URL = primary.url
+        settings.KOOGALLERY_OPENAPI_FALLBACK_URL = fallback.url
+        with pytest.raises(openapi.OpenApiError) as failure:
+            if call == "query order":
+                openapi.query_order("MOCKONDEMAND")
+            else:
+                openapi.push_usage([{"instance_id": "i-1", "metering_sn": "sn-1", "usage_value": "1",
+                                     "record_time": "20250101T010000Z", "begin_time": "20250101T000000Z",
+                                     "end_time": "20250101T010000Z"}])  # fmt: skip
+        assert failure.value.code == "NETWORK" and failure.value.retryable  # retried later, with backoff
+        assert len(primary.requests) == 1
+        assert fallback.calls() == []
+    finally:
+        primary.close()
+        fallback.stop()
 
 
 def test_the_query_string_is_sent_exactly_as_signed(fake_openapi):
