@@ -260,6 +260,8 @@ ISV_PROVISIONER_CHECK_TIMEOUT_SECONDS = float(env("ISV_PROVISIONER_CHECK_TIMEOUT
 # V2 newInstance: how long a repeated call may wait for a provisioning under way (0 = answer at once).
 ORDERS_NEW_INSTANCE_WAIT_SECONDS = float(env("ORDERS_NEW_INSTANCE_WAIT_SECONDS", "0"))
 ORDERS_JOB_MAX_ATTEMPTS = env_int("ORDERS_JOB_MAX_ATTEMPTS", 10)
+# The first retry waits up to this long, each later one twice as long (at most 15 minutes).
+ORDERS_JOB_RETRY_BACKOFF_SECONDS = float(env("ORDERS_JOB_RETRY_BACKOFF_SECONDS", "5"))
 ORDERS_JOB_LEASE_SECONDS = env_int("ORDERS_JOB_LEASE_SECONDS", 300)
 ORDERS_JOB_SWEEP_GRACE_SECONDS = env_int("ORDERS_JOB_SWEEP_GRACE_SECONDS", 30)
 ORDERS_JOB_SWEEP_SECONDS = env_int("ORDERS_JOB_SWEEP_SECONDS", 60)

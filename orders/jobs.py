@@ -30,7 +30,7 @@ from .models import Instance, Job, OrderNotification, Provisioning, Status
 
 logger = logging.getLogger(__name__)
 
-RETRY_BACKOFF = 5  # seconds, doubled per retry (the task decorator uses the same numbers)
+RETRY_BACKOFF = 5  # seconds, doubled per retry (ORDERS_JOB_RETRY_BACKOFF_SECONDS)
 RETRY_BACKOFF_MAX = 900
 SWEEP_BATCH = 500
 
@@ -43,9 +43,9 @@ def max_attempts() -> int:
     return int(setting_seconds("ORDERS_JOB_MAX_ATTEMPTS", 10))
 
 
-def backoff_bound(retries: int) -> int:
+def backoff_bound(retries: int) -> float:
     """The longest countdown before retry number `retries` + 1 (5 s, 10 s, 20 s … 900 s)."""
-    return min(RETRY_BACKOFF_MAX, RETRY_BACKOFF * 2**retries)
+    return min(RETRY_BACKOFF_MAX, setting_seconds("ORDERS_JOB_RETRY_BACKOFF_SECONDS", RETRY_BACKOFF) * 2**retries)
 
 
 def backoff_countdown(attempts: int) -> float:

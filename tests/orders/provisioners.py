@@ -1,6 +1,10 @@
 """Stand-ins for an ISV's own provisioner (selected with ISV_PROVISIONER=<dotted path>): the
 outside system the service talks to, not a part of the service."""
 
+import os
+import time
+from pathlib import Path
+
 from orders.provisioners import AppInfo, ProvisionerError, ProvisionRefused, Verdict
 from orders.provisioners.demo import DemoProvisioner
 
@@ -86,3 +90,19 @@ class TooLongUserName(DemoProvisioner):
 class FreezeFails(DemoProvisioner):
     def freeze(self, spec):
         raise ProvisionRefused("freezing is broken today")
+
+
+class Flaky(DemoProvisioner):
+    """A backend that is down for its first N provisioning calls, then works: the demo provisioner
+    behind an outage. It runs in a Celery worker process, so it shares its state with the test
+    through files in $FLAKY_BACKEND_DIR: `failures` holds N, and `calls` gets a line per call
+    (`<time.time()> <instance id>`), for the test to count the calls and measure the waits."""
+
+    def provision(self, spec):
+        directory = Path(os.environ["FLAKY_BACKEND_DIR"])
+        with open(directory / "calls", "a") as calls:
+            calls.write(f"{time.time():.6f} {spec.instance_id}\n")
+        call = len((directory / "calls").read_text().splitlines())
+        if call <= int((directory / "failures").read_text()):
+            raise ProvisionerError(f"backend unreachable (call {call})")
+        return super().provision(spec)
