@@ -78,14 +78,16 @@ def written(job_id: int, *, notified: bool = False) -> None:
     enqueue_on_commit(run_job, job_id)
 
 
-def enqueue(job_id: int) -> None:
-    """Have an existing job (one that waited behind another) run once the caller commits."""
+def enqueue(job_id: int, *, after_attempt: int | None = None) -> None:
+    """Have an existing job (one that waited behind another) run once the caller commits.
+    `after_attempt`: the message is dropped if the job runs again before it arrives (the outbox
+    stamps its messages so itself, from the row)."""
     if through_outbox():
         outbox.owe(job_id)
         return
     from .tasks import run_job
 
-    enqueue_on_commit(run_job, job_id)
+    enqueue_on_commit(run_job, job_id, after_attempt=after_attempt)
 
 
 def job_add(
@@ -217,7 +219,7 @@ def run_waiting_now(owner: Instance | OrderNotification) -> int:
         return 0
     count = waiting.update(next_run_at=now + grace())
     Job.objects.filter(pk=first.pk).update(enqueued_at=now)  # the outbox's owe() clears it again
-    enqueue(first.pk)
+    enqueue(first.pk, after_attempt=first.attempts)  # a race with its own retry: one runs, one is dropped
     return count
 
 

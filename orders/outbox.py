@@ -49,20 +49,21 @@ def owe(job_id: int) -> None:
     notify()
 
 
-def _claim(limit: int) -> list[int]:
+def _claim(limit: int) -> list[tuple[int, int]]:
     """Mark up to `limit` owed jobs as published (committed at once) and return those still to
-    run. Rows another dispatcher holds are skipped, not waited for."""
+    run, as (job id, its attempts so far). Rows another dispatcher holds are skipped, not waited
+    for."""
     table = connection.ops.quote_name(Job._meta.db_table)
     lock = " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
     sql = (
         f"UPDATE {table} SET enqueued_at = %s WHERE id IN "
-        f"(SELECT id FROM {table} WHERE enqueued_at IS NULL ORDER BY id LIMIT %s{lock}) RETURNING id, state"
+        f"(SELECT id FROM {table} WHERE enqueued_at IS NULL ORDER BY id LIMIT %s{lock}) RETURNING id, state, attempts"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, [timezone.now(), limit])
         rows = cursor.fetchall()
     runnable = {Job.State.PENDING, Job.State.RETRY}  # a job cancelled meanwhile needs no message
-    return sorted(job_id for job_id, state in rows if state in runnable)
+    return sorted((job_id, attempts) for job_id, state, attempts in rows if state in runnable)
 
 
 def dispatch_owed(limit: int = BATCH) -> tuple[int, bool]:
@@ -77,11 +78,16 @@ def dispatch_owed(limit: int = BATCH) -> tuple[int, bool]:
     try:
         if claimed:
             with app.producer_or_acquire() as producer:
-                for job_id in claimed:
-                    run_job.apply_async(args=(job_id,), producer=producer, retry=False)
+                for job_id, attempts in claimed:
+                    # The message names the attempt it follows, as the sweep's and Celery's retries
+                    # do: if the job runs before it arrives (an operator's "run now" racing the
+                    # job's own retry), it is dropped instead of running an attempt without backoff.
+                    run_job.apply_async(
+                        args=(job_id,), kwargs={"after_attempt": attempts}, producer=producer, retry=False
+                    )
                     published += 1
     except Exception:
-        Job.objects.filter(pk__in=claimed[published:]).update(enqueued_at=None)
+        Job.objects.filter(pk__in=[job_id for job_id, _ in claimed[published:]]).update(enqueued_at=None)
         raise
     if published:
         logger.info("orders.jobs_dispatched count=%d", published)

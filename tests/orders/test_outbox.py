@@ -92,3 +92,52 @@ def test_jobs_reach_the_real_worker_through_the_outbox(broker_jobs, koogallery):
     instance = Instance.objects.get(instance_id=data["instanceId"])
     assert instance.provisioning_state == "ready"
     assert DemoWorkspace.objects.filter(instance_id=instance.instance_id).count() == 1
+
+
+def published_messages() -> list[tuple[list, dict]]:
+    """The run_job messages on this session's queue, as (args, kwargs), taken off it."""
+    from django.conf import settings
+
+    found = []
+    with celery_app.connection_for_read() as conn:
+        queue = conn.SimpleQueue(settings.CELERY_TASK_DEFAULT_QUEUE)
+        try:
+            while True:
+                message = queue.get(timeout=0.5)
+                args, kwargs, _ = message.payload
+                found.append((args, kwargs))
+                message.ack()
+        except queue.Empty:
+            pass
+        finally:
+            queue.close()
+    return found
+
+
+def test_run_now_racing_the_jobs_own_retry_runs_one_attempt_not_two(koogallery, published_jobs, settings):
+    """An operator's "run now" is published by the outbox naming the attempt it follows, like the
+    job's own Celery retry: whichever arrives first runs, the other is dropped — never an attempt
+    right after another without its backoff."""
+    settings.ISV_PROVISIONER = "tests.orders.provisioners.Down"
+    instance = created_v2(koogallery, test=False)
+    job = Job.objects.get(instance=instance)
+    outbox.dispatch_owed()
+    published_messages()  # the first hand-over
+    with pytest.raises(execution.RetryJob) as first:
+        execution.job_run(job.pk)  # attempt 1 fails: its retry names attempt 1
+    assert first.value.attempts == 1
+    Job.objects.filter(pk=job.pk).update(enqueued_at=timezone.now() - timedelta(minutes=1))
+    from django.db import transaction
+
+    with transaction.atomic():
+        assert jobs.run_waiting_now(instance) == 1  # the operator's click
+    assert outbox.dispatch_owed() == (1, False)
+    (run_now,) = published_messages()
+    assert run_now == ([job.pk], {"after_attempt": 1})
+    # The job's own retry of attempt 1 arrives first and fails again...
+    with pytest.raises(execution.RetryJob):
+        execution.job_run(job.pk, after_attempt=1)
+    # ...then the operator's message: the attempt it follows is no longer the last.
+    assert execution.job_run(*run_now[0], **run_now[1]) == "skipped"
+    job.refresh_from_db()
+    assert (job.state, job.attempts) == ("retry", 2)
