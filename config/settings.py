@@ -113,6 +113,12 @@ else:
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # A PostgreSQL outage must turn into a prompt 000005, not a hung KooGallery call (U39).
     DATABASES["default"].setdefault("OPTIONS", {}).update({"connect_timeout": 3})
+# PostgreSQL reached through a pooler in transaction mode (pgbouncer `pool_mode = transaction`): the
+# service then keeps nothing in a database session — no PREPARE (orders/statements.py), no session
+# SET (the journal writer), no LISTEN (the jobs outbox polls), no server-side cursors.
+ISV_DB_TRANSACTION_POOLER = env_bool("ISV_DB_TRANSACTION_POOLER", False)
+if ISV_DB_TRANSACTION_POOLER:
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Test databases are named per checkout, so two checkouts can test against one server at once.
     _checkout = hashlib.sha256(str(BASE_DIR).encode()).hexdigest()[:6]

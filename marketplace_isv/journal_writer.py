@@ -11,7 +11,8 @@ import threading
 import time
 from typing import Any
 
-from django.db import OperationalError, connection
+from django.conf import settings
+from django.db import OperationalError, connection, transaction
 
 from .journal import _SQL, COLUMNS, row_params
 
@@ -109,12 +110,19 @@ class JournalWriter:
             return batch
 
     def _insert(self, rows: list[dict[str, Any]]) -> None:
+        holders = "(" + ", ".join(["%s"] * len(COLUMNS)) + ")"
+        sql = _SQL + ", ".join([holders] * len(rows))
+        if connection.vendor == "postgresql" and settings.ISV_DB_TRANSACTION_POOLER:
+            # No session of our own behind the pooler: asynchronous commit for this transaction only.
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute("SET LOCAL synchronous_commit TO OFF")
+                cursor.execute(sql, row_params(rows))
+            return
         with connection.cursor() as cursor:
             if not self.configured and connection.vendor == "postgresql":
                 cursor.execute("SET synchronous_commit TO OFF")  # rows of calls that changed nothing
                 self.configured = True
-            holders = "(" + ", ".join(["%s"] * len(COLUMNS)) + ")"
-            cursor.execute(_SQL + ", ".join([holders] * len(rows)), row_params(rows))
+            cursor.execute(sql, row_params(rows))
 
     def _reset_connection(self) -> None:
         from django.db import close_old_connections

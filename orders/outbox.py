@@ -131,6 +131,8 @@ class Dispatcher(threading.Thread):
 
     def _listen(self) -> None:
         connection.ensure_connection()
+        if settings.ISV_DB_TRANSACTION_POOLER:
+            return  # a LISTEN needs a session of its own: behind a transaction pooler, poll
         raw = connection.connection
         if connection.vendor == "postgresql" and raw is not self.listening:
             with connection.cursor() as cursor:

@@ -20,11 +20,13 @@ was most of what the server spent on the call.
 from __future__ import annotations
 
 import json
+import re
 import weakref
 from datetime import datetime
 from functools import lru_cache
 from typing import Any, NamedTuple
 
+from django.conf import settings
 from django.db import connection
 from django.db.models import CharField, Field, JSONField
 from django.db.models.expressions import Col
@@ -41,22 +43,37 @@ from .outbox import CHANNEL
 class Prepared:
     """A statement PostgreSQL parses and plans once per database session (PREPARE), then runs
     with EXECUTE. The sessions that have it are remembered by their driver connection; a PREPARE
-    is not transactional, so it survives a rollback of the transaction it ran in. (A pooler that
-    resets sessions behind the application's back — pgbouncer in transaction mode — would need
-    this off; the service talks to PostgreSQL directly.)"""
+    is not transactional, so it survives a rollback of the transaction it ran in. Behind a pooler
+    in transaction mode (ISV_DB_TRANSACTION_POOLER) a session is not ours from one transaction to
+    the next: the statement is then sent whole each time, parsed and planned per call."""
 
     def __init__(self, name: str, sql, count: int):
         self.name = name
-        self.sql = sql  # a callable: the statement with $1…$count
+        self.sql = sql  # a callable: the statement with $1…$count, each once and in that order
+        self.count = count
         self.execute = f"EXECUTE {name} (" + ", ".join(["%s"] * count) + ")"
         self.sessions: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        self._plain: str | None = None
 
     def run(self, cursor, params: list[Any]) -> None:
+        if settings.ISV_DB_TRANSACTION_POOLER:
+            cursor.execute(self.plain(), params)
+            return
         raw = connection.connection
         if raw not in self.sessions:
             cursor.execute(f"PREPARE {self.name} AS {self.sql()}")
             self.sessions[raw] = True
         cursor.execute(self.execute, params)
+
+    def plain(self) -> str:
+        """The statement with the driver's placeholders instead of $1…$count."""
+        if self._plain is None:
+            sql = self.sql()
+            numbers = [int(n) for n in re.findall(r"\$(\d+)", sql)]
+            if numbers != list(range(1, self.count + 1)) or "%" in sql:
+                raise ValueError(f"{self.name}: $1…${self.count} must each appear once, in order, and no %")
+            self._plain = re.sub(r"\$\d+", "%s", sql)
+        return self._plain
 
 
 # --- queryInstance -------------------------------------------------------------------------------

@@ -83,6 +83,13 @@ _start_redis() {
   echo "services: started a throwaway Redis on port $port" >&2
 }
 
+services_tools() {
+  # Programs the tests start privately (tests/support/processes.py): a pgbouncer in transaction
+  # mode, and redis-server for the tests that stop their own Redis.
+  if ! command -v pgbouncer >/dev/null 2>&1 && [ ! -x /usr/sbin/pgbouncer ]; then _apt_install pgbouncer; fi
+  command -v redis-server >/dev/null 2>&1 || _apt_install redis-server
+}
+
 services_start() {
   if [ -z "${DATABASE_URL:-}" ]; then
     for candidate in "postgres://postgres@127.0.0.1:5432/postgres" "postgres://$(id -un)@127.0.0.1:5432/postgres"; do

@@ -8,6 +8,7 @@ PY=${PY:-.venv/bin/python}
 export PY ISV_ROOT=$(pwd) ISV_TESTING=1
 # shellcheck source=scripts/services.sh
 . scripts/services.sh
+services_tools
 services_start
 trap services_stop EXIT
 

@@ -261,3 +261,48 @@ class PrivatePostgres:
         except subprocess.CalledProcessError:
             pass
         shutil.rmtree(self.directory, ignore_errors=True)
+
+
+@dataclass
+class PrivatePgbouncer:
+    """pgbouncer in transaction mode on a port of its own, in front of the tests' PostgreSQL, with
+    one server connection per database: every client shares it, transaction by transaction, as
+    behind a busy production pooler. (It refuses to run as root: under root it runs as `postgres`.)"""
+
+    target_host: str
+    target_port: int
+    user: str
+    port: int = field(default_factory=free_port)
+    directory: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="isv-pgbouncer-")))
+    process: Process | None = None
+
+    def url(self, database: str) -> str:
+        return f"postgres://{quote(self.user, safe='')}@127.0.0.1:{self.port}/{database}"
+
+    def start(self) -> PrivatePgbouncer:
+        binary = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
+        if not Path(binary).exists():
+            raise RuntimeError("pgbouncer is not installed (make test installs it)")
+        (self.directory / "users.txt").write_text(f'"{self.user}" ""\n')
+        (self.directory / "pgbouncer.ini").write_text(
+            "[databases]\n"
+            f"* = host={self.target_host} port={self.target_port}\n"
+            "[pgbouncer]\n"
+            f"listen_addr = 127.0.0.1\nlisten_port = {self.port}\nunix_socket_dir =\n"
+            f"auth_type = trust\nauth_file = {self.directory / 'users.txt'}\n"
+            "pool_mode = transaction\ndefault_pool_size = 1\nmax_client_conn = 100\n"
+            "ignore_startup_parameters = extra_float_digits,options\n"
+        )
+        prefix = []
+        if os.geteuid() == 0:
+            shutil.chown(self.directory, "postgres")
+            prefix = ["runuser", "-u", "postgres", "--"]
+        argv = [*prefix, binary, str(self.directory / "pgbouncer.ini")]
+        self.process = Process(argv, {"PATH": os.environ.get("PATH", "")}, port=self.port).start()
+        return self
+
+    def stop(self) -> None:
+        if self.process:
+            self.process.stop()
+            self.process = None
+        shutil.rmtree(self.directory, ignore_errors=True)
