@@ -15,8 +15,8 @@ from marketplace_isv import journal_writer
 from marketplace_isv.envelope import Result
 from marketplace_isv.journal import Draft
 from marketplace_isv.models import Delivery
-from orders import outbox
 from marketplace_isv.simulator.client import KooGallery
+from orders import outbox
 from orders.models import Instance, Job
 from tests.orders.conftest import new_v2
 from tests.support import processes
