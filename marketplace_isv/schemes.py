@@ -90,10 +90,12 @@ def check_window(ts_ms: int, *, what: str) -> None:
 def v1_message(pairs: list[tuple[str, str]], *, keep_empty: bool) -> str:
     params: dict[str, str] = {}
     for name, value in pairs:
-        if name == "authToken" or (not keep_empty and value == ""):
-            continue
-        params.setdefault(name, value)
-    return "&".join(f"{name}={params[name]}" for name in sorted(params))
+        if name != "authToken":
+            params.setdefault(name, value)  # the first occurrence, as the handlers read it
+    # U8's variant leaves out what is empty *as the handlers read it*: dropping empties before
+    # taking first occurrences would sign a later `name=value` the handler never sees.
+    kept = sorted(name for name, value in params.items() if keep_empty or value != "")
+    return "&".join(f"{name}={params[name]}" for name in kept)
 
 
 def verify_v1(inbound: Inbound) -> Caller:

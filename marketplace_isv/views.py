@@ -52,6 +52,15 @@ class BodyTooLarge(ParamError):
         self.size = size
 
 
+class QueryTooLarge(ParamError):
+    """A query string over the request size limit. A V1 call's parameters are its query string, so
+    the limit of the whole request applies to it as it does to a body (§4.0, U42)."""
+
+    def __init__(self, limit: int, size: int):
+        super().__init__(f"query string over the {limit} byte limit (§4.0)")
+        self.size = size
+
+
 class BodyUnreadable(ParamError):
     """The body could not be read as HTTP frames it (a malformed chunk, a connection cut short):
     the caller's fault, answered 000002 and logged on one line, never a traceback."""
@@ -122,6 +131,8 @@ def answer(
     inbound = None
     try:
         body = read_body(settings.KOOGALLERY_MAX_BODY_BYTES)
+        if len(raw_query) > settings.KOOGALLERY_MAX_BODY_BYTES:
+            raise QueryTooLarge(settings.KOOGALLERY_MAX_BODY_BYTES, len(raw_query))
         inbound = Inbound(method, path, raw_query, headers, body, remote_addr)
         draft.take_inbound(inbound)
         if surface.scheme is None:
@@ -130,10 +141,13 @@ def answer(
     except ProtocolError as exc:
         if isinstance(exc, BodyTooLarge):
             draft.body_omitted, draft.body_bytes = True, exc.size
+        elif isinstance(exc, QueryTooLarge):  # journaled without it, as an oversized body is
+            draft.raw_query = ""
         elif surface.scheme is not None:
             logger.info("auth.refused delivery=%s scheme=%s reason=%s", draft.id, surface.scheme, exc)
         draft.take_fields(_unverified_fields(inbound))
-        return pipeline.refuse(draft, surface, exc.result(), str(exc))
+        error = f"{exc}: {exc.size} characters, not stored" if isinstance(exc, QueryTooLarge) else str(exc)
+        return pipeline.refuse(draft, surface, exc.result(), error)
     except Exception as exc:
         logger.exception("delivery.unexpected_error delivery=%s", draft.id)
         return pipeline.refuse(draft, surface, Result.of(INTERNAL_ERROR), f"unexpected error: {type(exc).__name__}")

@@ -139,7 +139,8 @@ class Instance(models.Model):
 
 
 class InstanceOrder(models.Model):
-    """Every KooGallery order seen for an instance, once per (order, order line, kind)."""
+    """Every KooGallery order seen for an instance: once per (order, order line, kind), a refresh
+    once per (order, scene)."""
 
     class Kind(models.TextChoices):
         PURCHASE = "purchase", "purchase"
@@ -166,13 +167,24 @@ class InstanceOrder(models.Model):
     delivery_id = models.UUIDField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
+    # refreshInstance's orders: one kind per scene, unknown scenes all `other` (U22).
+    REFRESH_KINDS = (Kind.RENEWAL, Kind.TRIAL_TO_FORMAL, Kind.UNSUBSCRIBE_RENEWAL, Kind.RENEWAL_CHANGE, Kind.OTHER)
+
     class Meta:
         ordering = ["created_at", "id"]
         indexes = [models.Index(fields=["order_id"], name="instance_order_order")]
         constraints = [
+            # Purchases, upgrades, unsubscriptions: once per (instance, order, line, kind) (§5.1).
+            # `scene` is empty for them; for a refresh it keeps two unknown scenes apart.
             models.UniqueConstraint(
-                fields=["instance", "order_id", "order_line_id", "kind"], name="instance_order_once_per_kind"
-            )
+                fields=["instance", "order_id", "order_line_id", "kind", "scene"], name="instance_order_once_per_kind"
+            ),
+            # §5.1: a refresh applies once per (instanceId, orderId, scene), whatever its order line.
+            models.UniqueConstraint(
+                fields=["instance", "order_id", "scene"],
+                condition=Q(kind__in=["renewal", "trial_to_formal", "unsubscribe_renewal", "renewal_change", "other"]),
+                name="instance_order_refresh_once",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -14,7 +14,8 @@ of the instance, no Django model — and either returns or raises:
 Every method must be idempotent: a job can run twice (a worker killed after the effect but
 before the acknowledgement, a lease that expired). Raise `ProvisionerError` for a failure worth
 retrying (network, timeouts, 5xx) and `ProvisionRefused` for a permanent one; `ProvisionRefused`
-carries the KooGallery result code queryInstance answers (000100–000107, default 000005).
+carries the KooGallery result code queryInstance answers (000100–000107, default 000005; any
+other code is answered as 000005).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from marketplace_isv import envelope
 from marketplace_isv.envelope import INTERNAL_ERROR
 
 # §3.1: userName/password are ≤ 128 characters *encrypted*: at most 79 UTF-8 bytes of plaintext.
@@ -35,12 +37,32 @@ class ProvisionerError(Exception):
     """A failure worth retrying with backoff."""
 
 
+# §5.3, U20, §6: a purchase that failed for good is answered 000005 or a fitting new-purchase code
+# (000100–000107). No other code may stand for it: 000004 would have KooGallery poll for ever
+# instead of failing and refunding the order, 000000 would report success, and 000001–000003 and
+# 0009xx mean something else.
+PURCHASE_FAILURE_CODES = frozenset(
+    {
+        INTERNAL_ERROR,
+        envelope.NO_RESOURCE,
+        envelope.MOBILE_INVALID,
+        envelope.EMAIL_INVALID,
+        envelope.CANNOT_BUY_TWICE,
+        envelope.PRODUCT_SERVICE_ERROR,
+        envelope.ENTITLEMENT_EXISTS,
+        envelope.SOLD_OUT,
+        envelope.EMAIL_DOMAIN_EXISTS,
+    }
+)
+
+
 class ProvisionRefused(Exception):
-    """A permanent failure: no retry. `code` is what queryInstance answers (U20)."""
+    """A permanent failure: no retry. `code` is what queryInstance answers (U20): one of
+    PURCHASE_FAILURE_CODES, anything else becomes 000005."""
 
     def __init__(self, message: str, *, code: str = INTERNAL_ERROR):
         super().__init__(message)
-        self.code = code
+        self.code = code if code in PURCHASE_FAILURE_CODES else INTERNAL_ERROR
 
 
 @dataclass(frozen=True)

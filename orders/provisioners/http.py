@@ -21,7 +21,8 @@ than a few minutes old), then answers:
   the values the service proposed. `check_change` answers `{"accepted": true}` or
   `{"accepted": false, "reason": "…"}`.
 - 4xx (other than 408 and 429): a permanent refusal, no retry. `{"resultCode": "000106",
-  "message": "sold out"}` chooses the code queryInstance gives KooGallery (default 000005).
+  "message": "sold out"}` chooses the code queryInstance gives KooGallery: 000100–000107, any
+  other (or none) is 000005.
 - 408, 429, 5xx, a timeout or a network error: retried with backoff.
 """
 
@@ -127,10 +128,9 @@ class HttpProvisioner:
         logger.warning("orders.http_provisioner_failed action=%s status=%s", action, response.status_code)
         if response.status_code >= 500 or response.status_code in RETRYABLE_STATUS:
             raise ProvisionerError(f"ISV backend answered HTTP {response.status_code}: {message}")
-        code = str(data.get("resultCode") or "")
         raise ProvisionRefused(
             f"ISV backend refused {action} (HTTP {response.status_code}): {message}",
-            code=code if code.isdigit() and len(code) == 6 and code != "000000" else "000005",
+            code=str(data.get("resultCode") or ""),  # kept only if it is a purchase failure's code (§5.3)
         )
 
 

@@ -61,15 +61,18 @@ def released(instance: Instance, activity: str, *, delivery_id) -> Outcome:
     return Outcome(INSTANCE_NOT_FOUND, "instance was released", instance)
 
 
-def record_order(instance: Instance, kind: str, *, order_id: str, order_line_id: str = "", **values):
-    """Every order seen, once per (instance, order, line, kind). Returns (row, created)."""
-    key = fitted(InstanceOrder, order_id=order_id, order_line_id=order_line_id)
+def record_order(instance: Instance, kind: str, *, order_id: str, order_line_id: str = "", scene: str = "", **values):
+    """Every order seen, once per (instance, order, line, kind); a refresh once per (instance,
+    order, scene), whatever its line (§5.1). Returns (row, created): the row that won if not."""
+    key = fitted(InstanceOrder, order_id=order_id, order_line_id=order_line_id, scene=scene)
     try:
         with transaction.atomic():
             return InstanceOrder.objects.create(
                 instance=instance, kind=kind, **key, **fitted(InstanceOrder, **values)
             ), True
     except IntegrityError:
+        if kind in InstanceOrder.REFRESH_KINDS:
+            key.pop("order_line_id")
         return InstanceOrder.objects.get(instance=instance, kind=kind, **key), False
 
 

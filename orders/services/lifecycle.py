@@ -75,7 +75,7 @@ def instance_refresh(
     _, new_order = record_order(
         instance,
         kind,
-        scene=scene[:64],
+        scene=scene,
         order_id=order_id,
         order_line_id=order_line_id,
         product_id=product_id,

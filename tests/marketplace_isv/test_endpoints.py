@@ -209,6 +209,17 @@ def test_body_over_the_limit_answers_000002_and_is_journaled_without_its_body(ko
     assert row.body_omitted and row.raw_body == "" and row.body_bytes > 4096
 
 
+def test_a_v1_query_string_over_the_limit_answers_000002_and_is_journaled_without_it(koogallery, settings):
+    """A V1 call's parameters are its query string: the request size limit holds for it too (§4.0)."""
+    settings.KOOGALLERY_MAX_BODY_BYTES = 4096
+    reply = send(koogallery, "v1", fields={"filler": "x" * 5000})
+    data = reply.assert_envelope()  # signed with the basic key: nothing was verified
+    assert data["resultCode"] == "000002" and "limit" in data["resultMsg"]
+    row = journal()
+    assert row.raw_query == "" and not row.verified and "not stored" in row.error
+    assert send(koogallery, "v1", fields={"filler": "x" * 3000}).assert_envelope()["resultCode"] == "000000"
+
+
 def test_default_limit_admits_a_two_megabyte_all_org_sync(koogallery):
     orgs = [{"orgCode": f"org-{i:06d}", "orgName": f"Department {i}", "parentCode": ""} for i in range(36000)]
     reply = koogallery.kit_v2("tenantSync", {"orgInfoList": orgs})
@@ -290,6 +301,17 @@ def test_v1_token_signed_without_empty_parameters_verifies(koogallery):
     reply = koogallery._send("GET", "/koogallery/produce", query, None, {}, ACCESS_KEY)
     assert reply.code == "000000"
     assert journal().auth_variant == "empty-skipped"
+
+
+@pytest.mark.parametrize("name", ["testFlag", "echo"])
+def test_an_empty_duplicate_put_before_a_signed_v1_parameter_does_not_verify(koogallery, name):
+    """The first occurrence of a repeated parameter is what the handlers read, so it is what
+    must have been signed, in every variant: an empty `name=` slipped in front of a signed
+    `name=value` (turning a debug call into real traffic, a value into nothing) is refused."""
+    query = koogallery.v1_query("echo", {"echo": "hi"})
+    assert koogallery._send("GET", "/koogallery/produce", query, None, {}, ACCESS_KEY).code == "000000"
+    reply = koogallery._send("GET", "/koogallery/produce", f"{name}=&{query}", None, {}, ACCESS_KEY)
+    assert reply.assert_envelope()["resultCode"] == "000001"
 
 
 def test_kit_v1_quoted_token_header_is_accepted_u9(koogallery):

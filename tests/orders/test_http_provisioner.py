@@ -144,6 +144,17 @@ def test_a_4xx_is_a_permanent_refusal_with_the_backends_code(koogallery, backend
     assert data["resultCode"] == "000107"
 
 
+@pytest.mark.parametrize("code", ["000004", "000000", "000003", "000001", "000900", "sold out", ""])
+def test_a_refusal_code_that_is_no_purchase_failure_is_answered_000005(koogallery, backend, code):
+    # §5.3, U20: a provisioning that failed for good is 000005 or a fitting 0001xx. A 000004 would
+    # have KooGallery poll for ever instead of failing (and refunding) the order.
+    backend.answers["provision"] = [(409, {"resultCode": code, "message": "refused"})]
+    instance = created_v2(koogallery, test=False)
+    assert Job.objects.get().result_code == "000005"
+    data = koogallery.v2("queryInstance", {"instanceId": instance.instance_id}, test=False).assert_envelope()
+    assert data["resultCode"] == "000005" and "info" not in data
+
+
 def test_test_traffic_never_reaches_the_backend(koogallery, backend):
     instance = created_v2(koogallery, test=True)
     assert backend.requests == []

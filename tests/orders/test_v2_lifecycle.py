@@ -127,6 +127,39 @@ def test_an_unknown_scene_is_still_an_expiry_update_u22(koogallery):
     assert InstanceOrder.objects.get(instance=instance, kind="other").scene == "CANCEL_RENEW"
 
 
+def test_another_unknown_scene_of_the_same_order_is_applied_too(koogallery):
+    # §5.1: a refresh is keyed by (instanceId, orderId, scene); U22: an unknown scene is applied.
+    instance = created_v2(koogallery)
+    order_id = new_order_id()
+    refresh(koogallery, instance, scene="CANCEL_RENEW", order_id=order_id, expire="20290101000000")
+    assert refresh(koogallery, instance, scene="SOME_NEW_SCENE", order_id=order_id, expire="20280101000000") == {
+        "resultCode": "000000",
+        "resultMsg": "success.",
+    }
+    instance.refresh_from_db()
+    assert instance.expires_at.year == 2028
+    assert sorted(InstanceOrder.objects.filter(instance=instance, kind="other").values_list("scene", flat=True)) == [
+        "CANCEL_RENEW",
+        "SOME_NEW_SCENE",
+    ]
+    assert Job.objects.filter(instance=instance, kind="renew").count() == 2
+
+
+def test_a_refresh_repeated_with_another_order_line_is_a_repeat(koogallery, recording):
+    # §5.1: the key is (instanceId, orderId, scene); the order line is not part of it.
+    instance = created_v2(koogallery, test=False)
+    order_id = new_order_id()
+    fields = {"instanceId": instance.instance_id, "scene": "RENEWAL", "orderId": order_id}
+    first = {**fields, "orderLineId": f"{order_id}-000001", "expireTime": "20301231235959"}
+    again = {**fields, "orderLineId": f"{order_id}-000002", "expireTime": "20311231235959"}
+    assert koogallery.v2("refreshInstance", first, test=False).assert_envelope()["resultCode"] == "000000"
+    assert koogallery.v2("refreshInstance", again, test=False).assert_envelope()["resultCode"] == "000000"
+    instance.refresh_from_db()
+    assert instance.expires_at == datetime(2030, 12, 31, 23, 59, 59, tzinfo=UTC)
+    assert InstanceOrder.objects.filter(instance=instance, kind="renewal").count() == 1
+    assert recording.count(("renew", instance.instance_id)) == 1
+
+
 @pytest.mark.parametrize("expire", ["2030-12-31", "20301332000000", ""])
 def test_a_missing_or_malformed_expiry_answers_000002(koogallery, expire):
     instance = created_v2(koogallery)
