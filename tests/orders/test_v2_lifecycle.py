@@ -394,3 +394,28 @@ def test_a_late_repeat_of_an_older_renewal_does_not_roll_the_expiry_back(koogall
     instance.refresh_from_db()
     assert instance.expires_at == datetime(2031, 12, 31, 23, 59, 59, tzinfo=UTC)
     assert Job.objects.filter(instance=instance, kind="renew").count() == 2
+
+
+def test_the_migration_keeps_refreshes_an_earlier_version_repeated_under_other_lines(koogallery):
+    """Rows written before the constraint (one refresh under two order lines) stay, the repeat
+    renamed by scene, so that migration 0010 can add the constraint."""
+    import importlib
+
+    from django.apps import apps
+    from django.db import connection
+
+    instance = created_v2(koogallery)
+    with connection.cursor() as cursor:  # as the table was before 0010 (rolled back with the test)
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # the purchase's deferred checks, done now
+        cursor.execute("DROP INDEX instance_order_refresh_once")  # a partial unique index
+    order_id = new_order_id()
+    rows = [
+        InstanceOrder.objects.create(instance=instance, kind="renewal", order_id=order_id, order_line_id=line,
+                                     scene="RENEWAL")
+        for line in (f"{order_id}-1", f"{order_id}-2")
+    ]  # fmt: skip
+    other = InstanceOrder.objects.create(instance=instance, kind="renewal", order_id=order_id, scene="RENEWAL_CHANGE")
+    migration = importlib.import_module("orders.migrations.0010_refresh_once_per_scene")
+    migration.rename_repeated_refreshes(apps, None)
+    scenes = dict(InstanceOrder.objects.filter(order_id=order_id).values_list("pk", "scene"))
+    assert scenes == {rows[0].pk: "RENEWAL", rows[1].pk: f"RENEWAL (repeat #{rows[1].pk})", other.pk: "RENEWAL_CHANGE"}
