@@ -139,14 +139,14 @@ def answer(
             raise ParamError(f"no KooGallery interface at {method} {path[:100]}")
         caller = replace(VERIFIERS[surface.scheme](inbound), delivery_id=draft.id)
     except ProtocolError as exc:
+        error = str(exc)
         if isinstance(exc, BodyTooLarge):
             draft.body_omitted, draft.body_bytes = True, exc.size
         elif isinstance(exc, QueryTooLarge):  # journaled without it, as an oversized body is
-            draft.raw_query = ""
+            draft.raw_query, error = "", f"{exc}: {exc.size} characters, not stored"
         elif surface.scheme is not None:
             logger.info("auth.refused delivery=%s scheme=%s reason=%s", draft.id, surface.scheme, exc)
         draft.take_fields(_unverified_fields(inbound))
-        error = f"{exc}: {exc.size} characters, not stored" if isinstance(exc, QueryTooLarge) else str(exc)
         return pipeline.refuse(draft, surface, exc.result(), error)
     except Exception as exc:
         logger.exception("delivery.unexpected_error delivery=%s", draft.id)

@@ -124,6 +124,19 @@ def koogallery_via_django(client) -> KooGallery:
     return KooGallery(client, access_key=ACCESS_KEY, kit_key=KIT_KEY)
 
 
+def subprocess_env(fake_openapi_server, **overrides: str) -> dict[str, str]:
+    """Environment for a worker or server process of the tests: this session's keys, database and
+    queue, and the fake open API (`overrides` win)."""
+    return processes.service_env(
+        KOOGALLERY_ACCESS_KEY=ACCESS_KEY,
+        KOOGALLERY_KIT_ACCESS_KEY=KIT_KEY,
+        KOOGALLERY_OPENAPI_URL=fake_openapi_server.url,
+        KOOGALLERY_OPENAPI_AK=OPENAPI_AK,
+        KOOGALLERY_OPENAPI_SK=OPENAPI_SK,
+        **overrides,
+    )
+
+
 @pytest.fixture(scope="session")
 def celery_worker(django_db_setup, django_db_blocker, fake_openapi_server):
     """One real Celery worker for the session, on this session's own queue and the test database.
@@ -131,14 +144,7 @@ def celery_worker(django_db_setup, django_db_blocker, fake_openapi_server):
     Its orders job dispatcher (orders.outbox) is off: a session-long dispatcher would publish the
     jobs of every later test that commits them, including tests that keep jobs undelivered or
     deliver them through workers of their own. `broker_jobs` dispatches for its test instead."""
-    env = processes.service_env(
-        KOOGALLERY_ACCESS_KEY=ACCESS_KEY,
-        KOOGALLERY_KIT_ACCESS_KEY=KIT_KEY,
-        KOOGALLERY_OPENAPI_URL=fake_openapi_server.url,
-        KOOGALLERY_OPENAPI_AK=OPENAPI_AK,
-        KOOGALLERY_OPENAPI_SK=OPENAPI_SK,
-        ORDERS_JOB_DISPATCHER="0",
-    )
+    env = subprocess_env(fake_openapi_server, ORDERS_JOB_DISPATCHER="0")
     worker = processes.celery_worker(env).start(timeout=60)
     yield worker
     worker.stop()
@@ -161,13 +167,7 @@ def broker_jobs(transactional_db, celery_worker, settings):
 @pytest.fixture
 def service_env(transactional_db, fake_openapi_server):
     """Environment for subprocesses (gunicorn, workers) that share this test's database."""
-    return processes.service_env(
-        KOOGALLERY_ACCESS_KEY=ACCESS_KEY,
-        KOOGALLERY_KIT_ACCESS_KEY=KIT_KEY,
-        KOOGALLERY_OPENAPI_URL=fake_openapi_server.url,
-        KOOGALLERY_OPENAPI_AK=OPENAPI_AK,
-        KOOGALLERY_OPENAPI_SK=OPENAPI_SK,
-    )
+    return subprocess_env(fake_openapi_server)
 
 
 @pytest.fixture

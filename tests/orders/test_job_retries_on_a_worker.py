@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from config.celery import app as celery_app
 from orders.models import Alert, DemoWorkspace, Instance, Job, Transition
-from tests.conftest import ACCESS_KEY, KIT_KEY, OPENAPI_AK, OPENAPI_SK
+from tests.conftest import subprocess_env
 from tests.orders.conftest import created_v2, use_broker
 from tests.support import processes
 
@@ -63,12 +63,8 @@ def module_redis():
 @pytest.fixture(scope="module")
 def worker(django_db_setup, fake_openapi_server, module_redis, backend_dir):
     """`celery -A config worker` with its outbox dispatcher, on the test database."""
-    env = processes.service_env(
-        KOOGALLERY_ACCESS_KEY=ACCESS_KEY,
-        KOOGALLERY_KIT_ACCESS_KEY=KIT_KEY,
-        KOOGALLERY_OPENAPI_URL=fake_openapi_server.url,
-        KOOGALLERY_OPENAPI_AK=OPENAPI_AK,
-        KOOGALLERY_OPENAPI_SK=OPENAPI_SK,
+    env = subprocess_env(
+        fake_openapi_server,
         REDIS_URL=module_redis.url,
         ISV_PROVISIONER="tests.orders.provisioners.Flaky",
         FLAKY_BACKEND_DIR=str(backend_dir),
